@@ -1,0 +1,1163 @@
+//! PII detectors and the scrubber: finds contacts, identifiers, addresses and names in free text
+//! and blanks them out before any word of that text can become a term.
+//!
+//! Detection is deliberately greedy: wrongly blanking a few technical characters costs some
+//! matching recall, while missing an identifier would leak it to the federation.
+//! Everything here is pure and deterministic; regexes are compiled once per process.
+
+use std::fmt;
+use std::sync::LazyLock;
+
+use regex::{Regex, RegexBuilder};
+
+/// What kind of identifier a detection or a held-back term looks like.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum PiiKind {
+    /// A mainland mobile number, e.g. `138 7123 4567` or `+86-13871234567`.
+    Mobile,
+    /// A landline or hotline, e.g. `0715-8123456`, `(027)87541234转8021`, `400-820-8820`.
+    Landline,
+    /// An email address.
+    Email,
+    /// An 18-character resident ID number with a valid ISO 7064 MOD 11-2 check character.
+    ResidentId,
+    /// An 18-character unified social credit code with a valid GB 32100 check character.
+    CreditCode,
+    /// A patent publication or application number, e.g. `CN114081026A`, `ZL202110123456.7`.
+    Patent,
+    /// A URL or bare domain name.
+    Url,
+    /// A QQ number or WeChat id given after its label.
+    ImHandle,
+    /// A postal address.
+    Address,
+    /// A person's name (after a label such as 联系人, or one of the record's own names).
+    PersonName,
+    /// An organisation's name (a registered company or institute, or the record's own).
+    OrgName,
+}
+
+impl PiiKind {
+    /// Every kind, in detection priority order.
+    pub const ALL: [PiiKind; 11] = [
+        PiiKind::Mobile,
+        PiiKind::Landline,
+        PiiKind::Email,
+        PiiKind::ResidentId,
+        PiiKind::CreditCode,
+        PiiKind::Patent,
+        PiiKind::Url,
+        PiiKind::ImHandle,
+        PiiKind::Address,
+        PiiKind::PersonName,
+        PiiKind::OrgName,
+    ];
+
+    /// A stable snake_case code, for logs, metrics and the node's preview.
+    pub fn code(&self) -> &'static str {
+        match self {
+            PiiKind::Mobile => "mobile",
+            PiiKind::Landline => "landline",
+            PiiKind::Email => "email",
+            PiiKind::ResidentId => "resident_id",
+            PiiKind::CreditCode => "credit_code",
+            PiiKind::Patent => "patent",
+            PiiKind::Url => "url",
+            PiiKind::ImHandle => "im_handle",
+            PiiKind::Address => "address",
+            PiiKind::PersonName => "person_name",
+            PiiKind::OrgName => "org_name",
+        }
+    }
+}
+
+impl fmt::Display for PiiKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+/// One identifier found in a text: its kind and its byte range in that text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Detection {
+    /// What the span looks like.
+    pub kind: PiiKind,
+    /// Byte offset of the first byte, on a character boundary.
+    pub start: usize,
+    /// Byte offset one past the last byte, on a character boundary.
+    pub end: usize,
+}
+
+/// Finds identifiers in `text`.
+///
+/// Full-width forms (`１３８…`, `＠`) are recognised like their ASCII counterparts.
+/// Offsets are byte offsets into `text`; detections are sorted and non-overlapping (overlapping
+/// hits are merged into one span carrying the kind of the earliest, longest hit).
+pub fn detect(text: &str) -> Vec<Detection> {
+    let (folded, map) = fold_width_with_map(text);
+    detect_folded(&folded)
+        .into_iter()
+        .map(|d| Detection { kind: d.kind, start: map[d.start], end: map[d.end] })
+        .collect()
+}
+
+/// Replaces every detection and every occurrence of the given names (and their short forms) with
+/// a space.
+///
+/// The result is width-folded (full-width ASCII becomes half-width).
+/// Names are classified by shape: Chinese names of 2–4 characters without an organisation
+/// suffix are treated as people (full name, given name, surname with a title), everything else
+/// as organisations (full name, core name without legal suffix, brand, initial abbreviations
+/// such as 华科 or 中科院).
+pub fn scrub(text: &str, own_names: &[&str]) -> String {
+    let forms = NameForms::new(own_names.iter().map(|n| (*n, NameClass::Auto)));
+    scrub_with(text, &forms)
+}
+
+/// [`scrub`] with name forms derived beforehand.
+pub(crate) fn scrub_with(text: &str, forms: &NameForms) -> String {
+    let folded = fold_width(text);
+    let mut spans: Vec<Detection> = detect_folded(&folded);
+    spans.extend(forms.find_in(&folded));
+    let spans = merge(spans);
+    let mut out = String::with_capacity(folded.len());
+    let mut pos = 0;
+    for d in spans {
+        out.push_str(&folded[pos..d.start]);
+        out.push(' ');
+        pos = d.end;
+    }
+    out.push_str(&folded[pos..]);
+    out
+}
+
+/// Folds full-width ASCII (U+FF01–U+FF5E) to ASCII and the ideographic space to a space.
+pub(crate) fn fold_width(text: &str) -> String {
+    text.chars().map(fold_char).collect()
+}
+
+fn fold_char(c: char) -> char {
+    match c {
+        '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
+        '\u{3000}' => ' ',
+        _ => c,
+    }
+}
+
+/// Folds like [`fold_width`] and returns, for every byte offset of the folded text that starts
+/// a character (and its end), the matching byte offset in `text`.
+fn fold_width_with_map(text: &str) -> (String, Vec<usize>) {
+    let mut folded = String::with_capacity(text.len());
+    let mut map = Vec::with_capacity(text.len() + 1);
+    for (i, c) in text.char_indices() {
+        let f = fold_char(c);
+        for _ in 0..f.len_utf8() {
+            map.push(i);
+        }
+        folded.push(f);
+    }
+    map.push(text.len());
+    (folded, map)
+}
+
+/// Sorts detections and merges overlapping ones.
+fn merge(mut spans: Vec<Detection>) -> Vec<Detection> {
+    spans.sort_by(|a, b| a.start.cmp(&b.start).then(b.end.cmp(&a.end)).then(a.kind.cmp(&b.kind)));
+    let mut out: Vec<Detection> = Vec::with_capacity(spans.len());
+    for d in spans {
+        match out.last_mut() {
+            Some(cur) if d.start < cur.end => cur.end = cur.end.max(d.end),
+            _ => out.push(d),
+        }
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------------
+// Detectors.
+
+/// Accepts or adjusts a regex hit: given the text and the hit's byte range, returns the span to
+/// report, or `None` to reject the hit.
+type Check = fn(&str, usize, usize) -> Option<(usize, usize)>;
+
+struct Detector {
+    kind: PiiKind,
+    re: Regex,
+    check: Check,
+}
+
+/// Characters that may appear in a place or organisation name.
+///
+/// NB: function words are excluded so that a name match does not swallow the words before it
+/// (`公司位于湖北省…` starts the address at 湖).
+const NAME_CHAR: &str = concat!(
+    r"[\p{Han}A-Za-z0-9--[",
+    "在于位的是和与及至从到向由为对把被给让将等或并而了着过也都就还又请自处址以其该本我贵某需要用",
+    "]]",
+);
+
+/// Words shaped like an administrative unit that name no place (城市 is "city" in general).
+#[rustfmt::skip]
+const NOT_LOCALITIES: [&str; 24] = [
+    "城市", "都市", "超市", "上市", "门市", "股市", "集市", "城区", "市区", "郊区", "片区", "地区",
+    "山区", "景区", "社区", "小区", "园区", "全市", "全省", "全县", "全区", "各省", "各市", "核心区",
+];
+
+/// Common Chinese surnames, for "surname + title" mentions such as 李教授 or 王工.
+pub(crate) const SURNAMES: &str = concat!(
+    "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡",
+    "余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付傅方白邹孟熊秦邱江尹薛闫段雷",
+    "侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤",
+);
+
+/// Titles that follow a surname when people are addressed politely.
+#[rustfmt::skip]
+const TITLES: [&str; 14] = [
+    "副教授", "教授", "研究员", "副研究员", "工程师", "院士", "博士", "老师", "先生", "女士",
+    "经理", "总工", "主任", "工",
+];
+
+fn compile(pattern: &str) -> Regex {
+    RegexBuilder::new(pattern)
+        .size_limit(64 << 20)
+        .build()
+        .unwrap_or_else(|e| panic!("built-in detector pattern must compile: {e}"))
+}
+
+/// One administrative unit: a name and its level, e.g. 湖北省, 咸安区, 温泉街道.
+fn admin_unit() -> String {
+    let n = NAME_CHAR;
+    format!(
+        "(?:{n}{{1,8}}?(?:特别行政区|自治区|自治州|自治县|开发区|高新区|新区|街道|地区|省|市|区|县|旗|盟|镇|乡))"
+    )
+}
+
+static ADMIN_UNIT: LazyLock<Regex> = LazyLock::new(|| compile(&admin_unit()));
+
+/// Exactly one [`NAME_CHAR`].
+static NAME_ONE: LazyLock<Regex> = LazyLock::new(|| compile(&format!("^{NAME_CHAR}$")));
+
+fn is_name_char(c: char) -> bool {
+    NAME_ONE.is_match(c.encode_utf8(&mut [0; 4]))
+}
+
+static DETECTORS: LazyLock<Vec<Detector>> = LazyLock::new(|| {
+    let n = NAME_CHAR;
+    let admin = admin_unit();
+    let road = format!("(?:{n}{{1,10}}?(?:大道|大街|胡同|路|街|巷|弄))");
+    let place = format!(
+        "(?:{n}{{1,12}}?(?:工业园|产业园|科技园|园区|小区|社区|大厦|广场|中心|基地|园|村|苑|城))"
+    );
+    let num = "(?:[0-9一二三四五六七八九十百零〇]{1,5}(?:-[0-9]{1,5})?(?:号院|号楼|号|栋|幢|座))";
+    let unit = "(?:[0-9A-Za-z一二三四五六七八九十]{1,6}(?:号楼|单元|栋|幢|座|层|楼|室|号|F|f))";
+    // With a house number: [admin units] road-or-place number [units], or admin units, any
+    // name, number [units].
+    let address = [
+        format!("{admin}*(?:{road}|{place}){num}{unit}*"),
+        format!("{admin}+{n}{{0,12}}?{num}{unit}*"),
+    ]
+    .join("|");
+    // Without one: two or more admin units, then maybe a road or place (湖北省武汉市洪山区).
+    let locality = format!("{admin}{{2,}}(?:{road}|{place})?");
+    let titles = TITLES.iter().filter(|t| **t != "工").copied().collect::<Vec<_>>().join("|");
+    let d = |kind, pattern: &str, check: Check| Detector { kind, re: compile(pattern), check };
+    vec![
+        // 13871234567, 138 7123 4567, +86-138-7123-4567.
+        d(
+            PiiKind::Mobile,
+            r"(?:(?:\+|00)?86[\s-]?)?1[3-9][0-9](?:[\s-]?[0-9]{4}){2}",
+            digit_bounded,
+        ),
+        // 0715-8123456, (027)87541234转8021, 027-8754-1234 ext. 12.
+        d(
+            PiiKind::Landline,
+            concat!(
+                r"(?:\(0[1-9][0-9]{1,2}\)|0[1-9][0-9]{1,2})[\s-]?[1-9][0-9]{2,3}[\s-]?[0-9]{4}",
+                r"(?:\s*(?:-|转|分机|(?i:ext)\.?|x)\s*[0-9]{1,6})?",
+            ),
+            digit_bounded,
+        ),
+        // +86 27 87541234.
+        d(
+            PiiKind::Landline,
+            r"(?:\+|00)86[\s-]?\(?[1-9][0-9]{1,2}\)?[\s-]?[1-9][0-9]{2,3}[\s-]?[0-9]{4}",
+            digit_bounded,
+        ),
+        // 400-820-8820, 800 810 8888.
+        d(PiiKind::Landline, r"[48]00[\s-]?[0-9]{3}[\s-]?[0-9]{4}", digit_bounded),
+        // a.b@x.cn, and the "a (at) x.cn" dodge.
+        d(
+            PiiKind::Email,
+            concat!(
+                r"[A-Za-z0-9._%+-]+(?:@|\s?[\(\[](?i:at)[\)\]]\s?)",
+                r"[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}",
+            ),
+            accept,
+        ),
+        // GB 11643: 6-digit area, birth date, 3-digit sequence, check character.
+        d(
+            PiiKind::ResidentId,
+            concat!(
+                r"[1-9][0-9]{5}(?:18|19|20)[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])",
+                r"[0-9]{3}[0-9Xx]",
+            ),
+            |t, s, e| {
+                (alnum_bounded(t, s, e).is_some() && resident_id_ok(&t[s..e])).then_some((s, e))
+            },
+        ),
+        // GB 32100: authority and type, 6-digit area, 9-character org code, check character.
+        d(
+            PiiKind::CreditCode,
+            r"(?i)[0-9A-HJ-NPQRTUWXY]{2}[0-9]{6}[0-9A-HJ-NPQRTUWXY]{10}",
+            |t, s, e| {
+                (alnum_bounded(t, s, e).is_some() && credit_code_ok(&t[s..e])).then_some((s, e))
+            },
+        ),
+        // Publication numbers: CN114081026A, CN 1234567 C.
+        d(PiiKind::Patent, r"(?i:CN|ZL)\s?[0-9]{7,9}\s?[ABCUSY][0-9]?", patent_bounded),
+        // Application numbers since 2003: ZL202110123456.7, CN 2021 1 0123456.7, 202110123456.7.
+        d(
+            PiiKind::Patent,
+            r"(?:(?i:ZL|CN)\s?)?(?:19|20)[0-9]{2}\s?[1-9]\s?[0-9]{7}\s?\.\s?[0-9Xx]",
+            patent_bounded,
+        ),
+        // Application numbers before 2003: ZL98123456.7.
+        d(PiiKind::Patent, r"(?i:ZL|CN)\s?[0-9]{8}\s?\.\s?[0-9Xx]", patent_bounded),
+        // PCT applications and foreign publications: PCT/CN2021/123456, US10123456B2.
+        d(
+            PiiKind::Patent,
+            r"PCT/CN[0-9]{4}/[0-9]{6}|(?:US|EP|JP|KR|WO)\s?(?:[0-9]{4}/)?[0-9]{6,11}\s?[AB][0-9]?",
+            patent_bounded,
+        ),
+        // http://…, https://…, www.….
+        d(PiiKind::Url, r"(?i)(?:https?://|ftp://|www\.)[A-Za-z0-9._~:/?#@!$&*+,;=%-]+", url_trim),
+        // Bare domains with a common top-level domain: hbxy-tech.com, xnxy.edu.cn/jobs.
+        d(
+            PiiKind::Url,
+            concat!(
+                r"(?i)[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*",
+                r"\.(?:com|cn|net|org|edu|gov|io|top|xyz|info|cc)(?:/[A-Za-z0-9._~%/?#=&-]*)?",
+            ),
+            bare_domain,
+        ),
+        // QQ：123456789, 扣扣号码 987654321.
+        d(
+            PiiKind::ImHandle,
+            r"(?:(?i:qq)|扣扣|企鹅号)\s*(?:号码|号|群)?\s*(?:[:：]|是|为)?\s*[1-9][0-9]{4,10}",
+            |t, s, e| {
+                (letter_before(t, s).is_none() && digit_bounded(t, s, e).is_some())
+                    .then_some((s, e))
+            },
+        ),
+        // 微信：wjg_hust2020, WeChat ID: Li_Hong2021, wx: abc12345.
+        d(
+            PiiKind::ImHandle,
+            concat!(
+                r"(?:微信号?|(?i:wechat|weixin)(?:\s*(?i:id))?|(?i:wx|vx)(?:\s*(?i:id))?\s*[:：])",
+                r"\s*(?:号|(?i:id))?\s*(?:[:：]|是|为)?\s*[A-Za-z][-_A-Za-z0-9]{5,19}",
+            ),
+            wechat_extend,
+        ),
+        // 湖北省咸宁市咸安区长江路88号, 温泉街道金桂苑12号301室.
+        d(PiiKind::Address, &address, accept),
+        // 湖北省武汉市洪山区, but not 城市商业核心区 or 各省区市.
+        d(PiiKind::Address, &locality, |t, s, e| {
+            // It must start where a name can start, not inside a word (市城市商业核心区).
+            let inside = char_before(t, s).is_some_and(is_name_char);
+            let generic =
+                ADMIN_UNIT.find_iter(&t[s..e]).any(|u| NOT_LOCALITIES.contains(&u.as_str()));
+            (!inside && !generic).then_some((s, e))
+        }),
+        // No. 88 Changjiang Road, Xian'an District.
+        d(
+            PiiKind::Address,
+            concat!(
+                r"(?:No\.\s*)?[0-9]{1,5}[A-Za-z]?,?\s+(?:[A-Z][A-Za-z'-]*\s+){1,4}",
+                r"(?:Road|Rd|Street|St|Avenue|Ave|Boulevard|Blvd|Lane|Highway|Drive)\b\.?",
+                r"(?:,\s*(?:[A-Z][A-Za-z'-]*\s+){1,3}(?:District|County|City|Province|Town|Village))*",
+            ),
+            accept,
+        ),
+        // 联系人：王建国, 发明人：李红、张伟 (the check takes the names after the label).
+        d(
+            PiiKind::PersonName,
+            concat!(
+                r"(?:联系人姓名|项目负责人|技术负责人|法定代表人|学科带头人|团队成员|专家姓名|联系人|",
+                r"负责人|经办人|对接人|发明人|完成人|主持人|申请人|法人代表|带头人|姓名)",
+                r"(?:\s*(?:[:：]|为|是)\s*|\s+)|联系人",
+            ),
+            labelled_names,
+        ),
+        // 李教授, 王总工 (but not the 于工 of 用于工程: 工 alone is only a title for the
+        // record's own contact, see `person_forms`).
+        d(PiiKind::PersonName, &format!("[{SURNAMES}](?:{titles})"), accept),
+        // 张明教授, 王建国研究员.
+        d(
+            PiiKind::PersonName,
+            &format!("[{SURNAMES}]\\p{{Han}}{{1,2}}?(?:副教授|教授|研究员|院士|工程师)"),
+            accept,
+        ),
+        // 湖北星源新材料科技有限公司.
+        d(
+            PiiKind::OrgName,
+            &format!(
+                "{n}{{2,12}}?(?:集团股份有限公司|股份有限公司|有限责任公司|集团有限公司|有限公司)"
+            ),
+            accept,
+        ),
+        // 华中科技大学, 中国电力科学研究院.
+        d(PiiKind::OrgName, &format!("{n}{{2,6}}?(?:大学|科学院|研究院|研究所)"), accept),
+    ]
+});
+
+/// Runs every detector over already width-folded text.
+fn detect_folded(text: &str) -> Vec<Detection> {
+    let mut found = Vec::new();
+    for d in DETECTORS.iter() {
+        let mut pos = 0;
+        while pos < text.len() {
+            let Some(m) = d.re.find_at(text, pos) else { break };
+            match (d.check)(text, m.start(), m.end()) {
+                Some((s, e)) if e > s => {
+                    found.push(Detection { kind: d.kind, start: s, end: e });
+                    pos = m.end().max(e);
+                }
+                _ => pos = next_char_boundary(text, m.start()),
+            }
+        }
+    }
+    merge(found)
+}
+
+fn next_char_boundary(text: &str, i: usize) -> usize {
+    text[i..].chars().next().map_or(text.len(), |c| i + c.len_utf8())
+}
+
+fn char_before(text: &str, i: usize) -> Option<char> {
+    text[..i].chars().next_back()
+}
+
+fn char_after(text: &str, i: usize) -> Option<char> {
+    text[i..].chars().next()
+}
+
+fn accept(_: &str, s: usize, e: usize) -> Option<(usize, usize)> {
+    Some((s, e))
+}
+
+fn letter_before(text: &str, i: usize) -> Option<char> {
+    char_before(text, i).filter(char::is_ascii_alphabetic)
+}
+
+/// Rejects a number that is part of a longer digit run.
+fn digit_bounded(text: &str, s: usize, e: usize) -> Option<(usize, usize)> {
+    let digit = |c: Option<char>| c.is_some_and(|c| c.is_ascii_digit());
+    (!digit(char_before(text, s)) && !digit(char_after(text, e))).then_some((s, e))
+}
+
+/// Rejects a code that is part of a longer alphanumeric run.
+fn alnum_bounded(text: &str, s: usize, e: usize) -> Option<(usize, usize)> {
+    let alnum = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
+    (!alnum(char_before(text, s)) && !alnum(char_after(text, e))).then_some((s, e))
+}
+
+fn patent_bounded(text: &str, s: usize, e: usize) -> Option<(usize, usize)> {
+    let before = char_before(text, s).is_some_and(|c| c.is_ascii_alphanumeric());
+    let after = char_after(text, e).is_some_and(|c| c.is_ascii_digit());
+    (!before && !after).then_some((s, e))
+}
+
+/// Drops sentence punctuation that a URL match swallowed at its end.
+fn url_trim(text: &str, s: usize, e: usize) -> Option<(usize, usize)> {
+    let trimmed = text[s..e].trim_end_matches(['.', ',', ';', ':', '!', '?', '\'', '"']);
+    Some((s, s + trimmed.len()))
+}
+
+/// Accepts a bare domain only in lowercase, so that `ASP.NET` and `ADO.Net` are not domains.
+fn bare_domain(text: &str, s: usize, e: usize) -> Option<(usize, usize)> {
+    if text[s..e].bytes().any(|b| b.is_ascii_uppercase()) {
+        return None;
+    }
+    let before = char_before(text, s)
+        .is_some_and(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '@' | '-' | '/' | '_'));
+    let after = char_after(text, e).is_some_and(|c| c.is_ascii_alphanumeric() || c == '@');
+    if before || after {
+        return None;
+    }
+    url_trim(text, s, e)
+}
+
+/// Extends a WeChat id over any id characters beyond the 20 the pattern allows.
+fn wechat_extend(text: &str, s: usize, e: usize) -> Option<(usize, usize)> {
+    if letter_before(text, s).is_some() {
+        return None;
+    }
+    let extra: usize = text[e..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))
+        .map(char::len_utf8)
+        .sum();
+    Some((s, e + extra))
+}
+
+/// Characters that end a 3-character run after a label instead of being part of the name
+/// (`联系人王工电话` is 王工, not 王工电).
+const NOT_NAME_TAIL: &str = "电手邮教博先女老工经总主院研副高等及和与的在是负联微座传地";
+
+/// After a label such as `联系人：`, takes the names that follow (`王建国、李红`).
+fn labelled_names(text: &str, _s: usize, e: usize) -> Option<(usize, usize)> {
+    let take_name = |from: usize| -> Option<usize> {
+        let han: Vec<(usize, char)> =
+            text[from..].char_indices().take_while(|(_, c)| is_han(*c)).take(3).collect();
+        match han.len() {
+            0 | 1 => None,
+            2 => Some(from + han[1].0 + han[1].1.len_utf8()),
+            _ if NOT_NAME_TAIL.contains(han[2].1) => Some(from + han[2].0),
+            _ => Some(from + han[2].0 + han[2].1.len_utf8()),
+        }
+    };
+    let mut end = take_name(e)?;
+    while let Some(sep @ ('、' | '/' | '和' | '及' | '与')) = char_after(text, end) {
+        match take_name(end + sep.len_utf8()) {
+            Some(next) => end = next,
+            None => break,
+        }
+    }
+    Some((e, end))
+}
+
+/// Whether `c` is a CJK unified ideograph (main block or extension A).
+pub(crate) fn is_han(c: char) -> bool {
+    matches!(c, '\u{4E00}'..='\u{9FFF}' | '\u{3400}'..='\u{4DBF}' | '\u{F900}'..='\u{FAFF}')
+}
+
+/// Checks the ISO 7064 MOD 11-2 check character of an 18-character resident ID number.
+pub(crate) fn resident_id_ok(id: &str) -> bool {
+    const WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+    const CHECK: &[u8; 11] = b"10X98765432";
+    let b = id.as_bytes();
+    if b.len() != 18 || !b[..17].iter().all(u8::is_ascii_digit) {
+        return false;
+    }
+    let sum: u32 = b[..17].iter().zip(WEIGHTS).map(|(d, w)| u32::from(d - b'0') * w).sum();
+    CHECK[(sum % 11) as usize] == b[17].to_ascii_uppercase()
+}
+
+/// The 31 characters of GB 32100 codes, in value order (no I, O, S, V, Z).
+const CREDIT_CHARSET: &[u8; 31] = b"0123456789ABCDEFGHJKLMNPQRTUWXY";
+
+/// Checks the GB 32100 check character of an 18-character unified social credit code.
+pub(crate) fn credit_code_ok(code: &str) -> bool {
+    const WEIGHTS: [u32; 17] = [1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28];
+    let b: Vec<u8> = code.bytes().map(|c| c.to_ascii_uppercase()).collect();
+    if b.len() != 18 {
+        return false;
+    }
+    let value = |c: u8| CREDIT_CHARSET.iter().position(|x| *x == c).map(|v| v as u32);
+    let mut sum = 0;
+    for (c, w) in b[..17].iter().zip(WEIGHTS) {
+        match value(*c) {
+            Some(v) => sum += v * w,
+            None => return false,
+        }
+    }
+    let check = (31 - sum % 31) % 31;
+    value(b[17]) == Some(check)
+}
+
+// ---------------------------------------------------------------------------------------------
+// A record's own names and their short forms.
+
+/// How to derive short forms of a name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NameClass {
+    /// A person's name.
+    Person,
+    /// An organisation's name.
+    Org,
+    /// An identifier copied from a private field (phone, email, patent number): exact form only.
+    Exact(PiiKind),
+    /// Decide by shape (for [`scrub`]).
+    Auto,
+}
+
+/// One string to blank out wherever it occurs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct NameForm {
+    /// The form, width-folded and with ASCII lowercased.
+    text: String,
+    kind: PiiKind,
+    /// ASCII forms match whole words only, case-insensitively.
+    ascii: bool,
+}
+
+/// The names (and their short forms) a record must not leak.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct NameForms {
+    forms: Vec<NameForm>,
+}
+
+/// Organisation suffixes, longest first, with the characters they contribute to an abbreviation
+/// (华中科技大学 → 华科大, 中国科学院 → 中科院).
+const ORG_SUFFIXES: [(&str, &str); 18] = [
+    ("集团股份有限公司", ""),
+    ("股份有限公司", ""),
+    ("有限责任公司", ""),
+    ("集团有限公司", ""),
+    ("有限公司", ""),
+    ("研究中心", ""),
+    ("实验室", ""),
+    ("科学院", "科院"),
+    ("研究院", "院"),
+    ("研究所", "所"),
+    ("设计院", "院"),
+    ("集团", ""),
+    ("公司", ""),
+    ("大学", "大"),
+    ("学院", "院"),
+    ("医院", "医"),
+    ("中心", ""),
+    ("厂", ""),
+];
+
+/// Place names that open many organisation names and are not part of their brand.
+#[rustfmt::skip]
+const PLACES: [&str; 57] = [
+    "中国", "北京", "天津", "上海", "重庆", "河北", "山西", "辽宁", "吉林", "黑龙江", "江苏",
+    "浙江", "安徽", "福建", "江西", "山东", "河南", "湖北", "湖南", "广东", "海南", "四川", "贵州",
+    "云南", "陕西", "甘肃", "青海", "台湾", "内蒙古", "广西", "西藏", "宁夏", "新疆", "香港",
+    "澳门", "咸宁", "泉州", "广州", "宁波", "青岛", "长沙", "成都", "苏州", "杭州", "武汉", "西安",
+    "合肥", "郑州", "深圳", "济南", "大连", "无锡", "南昌", "贵阳", "南宁", "佛山", "厦门",
+];
+
+/// Line-of-business words that close many company names and are not part of their brand.
+#[rustfmt::skip]
+const INDUSTRY_WORDS: [&str; 44] = [
+    "高新技术", "新材料", "新能源", "半导体", "科技", "技术", "材料", "电子", "信息", "智能",
+    "能源", "生物", "医药", "制药", "药业", "环保", "机械", "设备", "装备", "制造", "实业", "工程",
+    "化工", "化学", "软件", "网络", "发展", "控股", "电气", "光电", "电器", "汽车", "工业", "产业",
+    "贸易", "股份", "投资", "建设", "通信", "数据", "农业", "食品", "纺织", "集团",
+];
+
+/// Words of English organisation names that say what kind of body it is, not which one.
+#[rustfmt::skip]
+const ORG_WORDS_EN: [&str; 30] = [
+    "university", "institute", "college", "academy", "school", "company", "co", "ltd", "limited",
+    "inc", "corp", "corporation", "group", "laboratory", "lab", "labs", "center", "centre",
+    "hospital", "research", "of", "and", "the", "for", "science", "sciences", "technology",
+    "technologies", "national", "china",
+];
+
+impl NameForms {
+    /// Derives the forms of every given name.
+    pub(crate) fn new<'a>(names: impl IntoIterator<Item = (&'a str, NameClass)>) -> Self {
+        let mut forms: Vec<NameForm> = Vec::new();
+        for (name, class) in names {
+            for (text, kind) in derive_forms(name, class) {
+                let text = fold_width(&text).to_ascii_lowercase();
+                if text.chars().count() < 2 {
+                    continue;
+                }
+                let ascii = text.is_ascii();
+                if !forms.iter().any(|f| f.text == text) {
+                    forms.push(NameForm { text, kind, ascii });
+                }
+            }
+        }
+        // Longest first, so that scrubbing the full name wins over its parts.
+        forms.sort_by(|a, b| b.text.len().cmp(&a.text.len()).then(a.text.cmp(&b.text)));
+        NameForms { forms }
+    }
+
+    /// The kind of the form `term` equals, if it equals one (ASCII compared case-insensitively).
+    pub(crate) fn matches(&self, term: &str) -> Option<PiiKind> {
+        let t = fold_width(term).to_ascii_lowercase();
+        self.forms.iter().find(|f| f.text == t).map(|f| f.kind)
+    }
+
+    /// Every occurrence of every form in width-folded `text`.
+    fn find_in(&self, text: &str) -> Vec<Detection> {
+        let lower = text.to_ascii_lowercase();
+        let mut out = Vec::new();
+        for f in &self.forms {
+            for (start, _) in lower.match_indices(f.text.as_str()) {
+                let end = start + f.text.len();
+                if f.ascii && alnum_bounded(&lower, start, end).is_none() {
+                    continue;
+                }
+                out.push(Detection { kind: f.kind, start, end });
+            }
+        }
+        out
+    }
+}
+
+/// The strings to blank out for one name.
+fn derive_forms(name: &str, class: NameClass) -> Vec<(String, PiiKind)> {
+    let name = fold_width(name.trim());
+    if name.is_empty() {
+        return Vec::new();
+    }
+    let class = match class {
+        NameClass::Auto => auto_class(&name),
+        c => c,
+    };
+    match class {
+        NameClass::Exact(kind) => {
+            let mut v = vec![(name.clone(), kind)];
+            let compact: String =
+                name.chars().filter(|c| !c.is_whitespace() && *c != '-').collect();
+            if compact != name {
+                v.push((compact, kind));
+            }
+            v
+        }
+        NameClass::Person => person_forms(&name),
+        NameClass::Org | NameClass::Auto => org_forms(&name),
+    }
+}
+
+fn auto_class(name: &str) -> NameClass {
+    if name.is_ascii() {
+        let words: Vec<String> = ascii_words(name);
+        let orgish = words.len() >= 4 || words.iter().any(|w| ORG_WORDS_EN.contains(&w.as_str()));
+        return if orgish { NameClass::Org } else { NameClass::Person };
+    }
+    let n = name.chars().count();
+    let has_suffix = ORG_SUFFIXES.iter().any(|(s, _)| name.ends_with(s));
+    if (2..=4).contains(&n) && !has_suffix { NameClass::Person } else { NameClass::Org }
+}
+
+fn ascii_words(s: &str) -> Vec<String> {
+    s.split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_ascii_lowercase)
+        .collect()
+}
+
+/// Compound surnames, for telling the given name of a 4-character name.
+#[rustfmt::skip]
+pub(crate) const COMPOUND_SURNAMES: [&str; 12] = [
+    "欧阳", "司马", "上官", "诸葛", "东方", "皇甫", "尉迟", "公孙", "慕容", "令狐", "夏侯", "司徒",
+];
+
+fn person_forms(name: &str) -> Vec<(String, PiiKind)> {
+    let k = PiiKind::PersonName;
+    let mut v = vec![(name.to_owned(), k)];
+    if name.is_ascii() {
+        // "Wang Jianguo": the full name and each part, matched as whole words.
+        for w in ascii_words(name) {
+            if w.len() >= 2 {
+                v.push((w, k));
+            }
+        }
+        return v;
+    }
+    let chars: Vec<char> = name.chars().filter(|c| !c.is_whitespace()).collect();
+    if chars.contains(&'·') || chars.contains(&'•') {
+        for part in name.split(['·', '•']) {
+            v.push((part.trim().to_owned(), k));
+        }
+        return v;
+    }
+    let surname_len = match chars.len() {
+        4 if COMPOUND_SURNAMES.iter().any(|s| name.starts_with(s)) => 2,
+        _ => 1,
+    };
+    if chars.len() == 3 || (chars.len() == 4 && surname_len == 2) {
+        v.push((chars[surname_len..].iter().collect(), k));
+    }
+    let surname: String = chars[..surname_len.min(chars.len())].iter().collect();
+    for t in TITLES {
+        v.push((format!("{surname}{t}"), k));
+    }
+    v
+}
+
+fn org_forms(name: &str) -> Vec<(String, PiiKind)> {
+    let k = PiiKind::OrgName;
+    let mut v = vec![(name.to_owned(), k)];
+    if name.is_ascii() {
+        // "Huazhong University of Science and Technology": the full name, its distinctive words
+        // ("huazhong") and the acronym of its capitalised words ("HUST").
+        for w in ascii_words(name) {
+            if w.len() >= 3 && !ORG_WORDS_EN.contains(&w.as_str()) {
+                v.push((w, k));
+            }
+        }
+        let acronym: String = name
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .filter_map(|w| w.chars().next().filter(char::is_ascii_uppercase))
+            .collect();
+        if acronym.len() >= 3 {
+            v.push((acronym, k));
+        }
+        return v;
+    }
+    // Drop a parenthesised branch, e.g. 华为技术有限公司(武汉).
+    let base: String = match name.find(['(', '（']) {
+        Some(i) if i > 0 => name[..i].to_owned(),
+        _ => name.to_owned(),
+    };
+    let (core, suffix_abbr, company) = strip_suffixes(&base);
+    if core != base {
+        v.push((core.clone(), k));
+    }
+    // Initial abbreviation: the first character of each 2-character chunk of the core, then the
+    // suffix's contribution (华中科技 + 大学 → 华科, 华科大; 中国 + 科学院 → 中科院).
+    let chars: Vec<char> = core.chars().collect();
+    if chars.len().is_multiple_of(2)
+        && (2..=6).contains(&chars.len())
+        && chars.iter().all(|c| is_han(*c))
+    {
+        let abbr: String = chars.chunks(2).map(|c| c[0]).collect();
+        if abbr.chars().count() >= 2 {
+            v.push((abbr.clone(), k));
+        }
+        if !suffix_abbr.is_empty() {
+            v.push((format!("{abbr}{suffix_abbr}"), k));
+        }
+    }
+    // A company's brand: the core without leading places and trailing line-of-business words
+    // (湖北星源新材料科技 → 星源).
+    if company {
+        let mut brand = core.as_str();
+        loop {
+            let before = brand;
+            for p in PLACES {
+                if let Some(rest) = brand.strip_prefix(p) {
+                    brand = rest.trim_start_matches(['省', '市']);
+                    break;
+                }
+            }
+            // Any other place written with its level, e.g. 黄石市 or 大冶县.
+            if brand == before
+                && let Some((i, c)) = brand
+                    .char_indices()
+                    .skip(1)
+                    .take(3)
+                    .find(|(_, c)| matches!(c, '省' | '市' | '县' | '区'))
+            {
+                brand = &brand[i + c.len_utf8()..];
+            }
+            if brand == before {
+                break;
+            }
+        }
+        loop {
+            let before = brand;
+            for w in INDUSTRY_WORDS {
+                if let Some(rest) = brand.strip_suffix(w) {
+                    brand = rest;
+                    break;
+                }
+            }
+            if brand == before {
+                break;
+            }
+        }
+        if brand.chars().count() >= 2 && brand != core {
+            v.push((brand.to_owned(), k));
+        }
+    }
+    v
+}
+
+/// Strips organisation suffixes repeatedly; returns the core, the abbreviation contribution of
+/// the outermost suffix that has one, and whether the name is a company.
+fn strip_suffixes(name: &str) -> (String, &'static str, bool) {
+    let mut core = name;
+    let mut abbr = "";
+    let mut company = false;
+    'outer: loop {
+        for (suffix, a) in ORG_SUFFIXES {
+            if let Some(rest) = core.strip_suffix(suffix)
+                && rest.chars().count() >= 2
+            {
+                if abbr.is_empty() {
+                    abbr = a;
+                }
+                company |= suffix.contains("公司") || suffix == "集团" || suffix == "厂";
+                core = rest;
+                continue 'outer;
+            }
+        }
+        break;
+    }
+    (core.to_owned(), abbr, company)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The detected substrings of `text`, with their kinds.
+    fn found(text: &str) -> Vec<(PiiKind, &str)> {
+        detect(text).into_iter().map(|d| (d.kind, &text[d.start..d.end])).collect()
+    }
+
+    fn check(text: &str, expected: &[(PiiKind, &str)]) {
+        assert_eq!(found(text), expected, "in {text:?}");
+    }
+
+    fn kinds(text: &str) -> Vec<PiiKind> {
+        detect(text).into_iter().map(|d| d.kind).collect()
+    }
+
+    /// Completes 17 digits with their resident-ID check character.
+    fn with_id_check(first17: &str) -> String {
+        for c in "0123456789X".chars() {
+            let id = format!("{first17}{c}");
+            if resident_id_ok(&id) {
+                return id;
+            }
+        }
+        unreachable!("one check character always fits")
+    }
+
+    /// Completes 17 characters with their credit-code check character.
+    fn with_credit_check(first17: &str) -> String {
+        for c in CREDIT_CHARSET.iter() {
+            let code = format!("{first17}{}", *c as char);
+            if credit_code_ok(&code) {
+                return code;
+            }
+        }
+        unreachable!("one check character always fits")
+    }
+
+    #[test]
+    fn mobiles_in_their_usual_spellings() {
+        use PiiKind::Mobile;
+        check(
+            "联系人：王建国，电话：13871234567，邮箱 wangjg@hust.edu.cn",
+            &[
+                (PiiKind::PersonName, "王建国"),
+                (Mobile, "13871234567"),
+                (PiiKind::Email, "wangjg@hust.edu.cn"),
+            ],
+        );
+        check("手机 +86 138 7123 4567（微信同号）", &[(Mobile, "+86 138 7123 4567")]);
+        check("电话：+86-13871234567", &[(Mobile, "+86-13871234567")]);
+        check("请拨打138-7123-4567咨询", &[(Mobile, "138-7123-4567")]);
+        check("手机１３８７１２３４５６７", &[(Mobile, "１３８７１２３４５６７")]);
+    }
+
+    #[test]
+    fn mobiles_are_not_found_inside_longer_numbers_or_with_bad_prefixes() {
+        assert!(!kinds("订单号 213871234567890").contains(&PiiKind::Mobile));
+        assert_eq!(kinds("循环寿命12000次，能量密度260Wh/kg"), vec![]);
+        assert_eq!(kinds("号码 12871234567 不是手机号"), vec![]);
+    }
+
+    #[test]
+    fn landlines_with_area_codes_parentheses_and_extensions() {
+        use PiiKind::Landline;
+        check("办公电话：0715-8123456", &[(Landline, "0715-8123456")]);
+        check("电话（027）87541234转8021，传真", &[(Landline, "（027）87541234转8021")]);
+        check("Tel: 027-8754-1234 ext. 12", &[(Landline, "027-8754-1234 ext. 12")]);
+        check("总机 010 62781234", &[(Landline, "010 62781234")]);
+        check("服务热线400-820-8820", &[(Landline, "400-820-8820")]);
+        check("Tel +86 27 87541234", &[(Landline, "+86 27 87541234")]);
+    }
+
+    #[test]
+    fn landline_detector_ignores_years_ranges_and_decimals() {
+        assert_eq!(kinds("2021-2025年，温度0.5-1.2℃，粒径0.1-100μm"), vec![]);
+        assert_eq!(kinds("型号DN025-160"), vec![]);
+    }
+
+    #[test]
+    fn emails_including_obfuscated_at() {
+        use PiiKind::Email;
+        check("邮箱：li.hong_2020@whu.edu.cn。", &[(Email, "li.hong_2020@whu.edu.cn")]);
+        check("email: zhang (at) hust.edu.cn", &[(Email, "zhang (at) hust.edu.cn")]);
+        check("邮箱ｗａｎｇ＠１６３．ｃｏｍ", &[(Email, "ｗａｎｇ＠１６３．ｃｏｍ")]);
+        assert_eq!(kinds("采用@符号标注，比例 3:1"), vec![]);
+    }
+
+    #[test]
+    fn resident_ids_need_a_valid_check_character() {
+        let id = with_id_check("42120219850307123");
+        check(&format!("身份证号{id}，"), &[(PiiKind::ResidentId, id.as_str())]);
+        let x = with_id_check("11010519491231002");
+        assert_eq!(x, "11010519491231002X", "the GB 11643 sample ends in X");
+        check(&format!("证件 {}", x.to_lowercase()), &[(PiiKind::ResidentId, &*x.to_lowercase())]);
+        // A wrong check character is not an ID (the numeric filter drops it later).
+        let last = id.chars().last().unwrap();
+        let bad = format!("{}{}", &id[..17], if last == '0' { '1' } else { '0' });
+        assert!(!resident_id_ok(&bad));
+        assert!(!kinds(&format!("编号{bad}")).contains(&PiiKind::ResidentId));
+        // Nor is a valid one glued into a longer code.
+        assert_eq!(kinds(&format!("SN{id}7")), vec![]);
+    }
+
+    #[test]
+    fn credit_codes_need_a_valid_check_character() {
+        let code = with_credit_check("91421200MA4F3B7K2");
+        assert!(credit_code_ok(&code));
+        check(&format!("统一社会信用代码：{code}。"), &[(PiiKind::CreditCode, code.as_str())]);
+        // Lowercase is accepted too.
+        assert!(credit_code_ok(&code.to_lowercase()));
+        let bad = format!("{}{}", &code[..17], if code.ends_with('0') { '1' } else { '0' });
+        assert!(!credit_code_ok(&bad));
+        assert!(!kinds(&format!("代码{bad}")).contains(&PiiKind::CreditCode));
+    }
+
+    #[test]
+    fn patent_publication_and_application_numbers() {
+        use PiiKind::Patent;
+        check("已授权CN114081026A一项", &[(Patent, "CN114081026A")]);
+        check("专利号：ZL202110123456.7，", &[(Patent, "ZL202110123456.7")]);
+        check("申请号202110123456.7", &[(Patent, "202110123456.7")]);
+        check("申请号 CN 2021 1 0123456.7 已公开", &[(Patent, "CN 2021 1 0123456.7")]);
+        check("老专利ZL98123456.7", &[(Patent, "ZL98123456.7")]);
+        check("PCT/CN2021/123456", &[(Patent, "PCT/CN2021/123456")]);
+        check("US10123456B2", &[(Patent, "US10123456B2")]);
+        assert_eq!(kinds("CNC加工中心，CN-2型号，版本2021.1"), vec![]);
+    }
+
+    #[test]
+    fn urls_and_bare_domains() {
+        use PiiKind::Url;
+        check("详见https://www.example.com/a?b=1。", &[(Url, "https://www.example.com/a?b=1")]);
+        check("官网www.xnxy.edu.cn.", &[(Url, "www.xnxy.edu.cn")]);
+        check("访问 hbxy-tech.com 了解", &[(Url, "hbxy-tech.com")]);
+        assert_eq!(kinds("采用Node.js与LiFePO4/C材料，见图2.1，基于ASP.NET和ADO.Net"), vec![]);
+    }
+
+    #[test]
+    fn qq_and_wechat_after_their_labels() {
+        use PiiKind::ImHandle;
+        check("QQ：123456789", &[(ImHandle, "QQ：123456789")]);
+        check(
+            "qq 10001 或扣扣号码：987654321",
+            &[(ImHandle, "qq 10001"), (ImHandle, "扣扣号码：987654321")],
+        );
+        check("微信：wjg_hust2020，", &[(ImHandle, "微信：wjg_hust2020")]);
+        check("微信号wangjianguo-88", &[(ImHandle, "微信号wangjianguo-88")]);
+        check("WeChat ID: Li_Hong2021", &[(ImHandle, "WeChat ID: Li_Hong2021")]);
+        check("wx: abc12345", &[(ImHandle, "wx: abc12345")]);
+        // No id after the label, or an id too short, is not a handle.
+        assert_eq!(kinds("QQ群很活跃，微信小程序开发，wxWidgets界面"), vec![]);
+        assert_eq!(kinds("微信：ab1"), vec![]);
+    }
+
+    #[test]
+    fn chinese_addresses() {
+        use PiiKind::Address;
+        check("地址：湖北省咸宁市咸安区长江路88号。", &[(Address, "湖北省咸宁市咸安区长江路88号")]);
+        check("公司位于金桂路12号", &[(Address, "金桂路12号")]);
+        check("温泉街道金桂苑12号301室", &[(Address, "温泉街道金桂苑12号301室")]);
+        check(
+            "武汉市东湖新技术开发区光谷软件园A3栋501室",
+            &[(Address, "武汉市东湖新技术开发区光谷软件园A3栋501室")],
+        );
+        check("位于湖北省武汉市", &[(Address, "湖北省武汉市")]);
+        check("地处湖北省武汉市洪山区，", &[(Address, "湖北省武汉市洪山区")]);
+        check(
+            "No. 88 Changjiang Road, Xian'an District",
+            &[(Address, "No. 88 Changjiang Road, Xian'an District")],
+        );
+    }
+
+    #[test]
+    fn technical_text_is_not_an_address() {
+        let text = "集成电路与电路板测试，区块链溯源，线路损耗降低12%，第3代半导体，道路交通";
+        assert_eq!(kinds(text), vec![]);
+        assert_eq!(kinds("reduces noise by 3 dB on the road"), vec![]);
+        assert_eq!(kinds("上海市城市商业核心区的各省区市数据"), vec![]);
+    }
+
+    #[test]
+    fn labelled_and_titled_person_names() {
+        use PiiKind::PersonName;
+        check("联系人：王建国，电话", &[(PersonName, "王建国")]);
+        check("联系人王工电话", &[(PersonName, "王工")]);
+        check("发明人：李红、张伟及赵小明。", &[(PersonName, "李红、张伟及赵小明")]);
+        check("请联系李教授团队", &[(PersonName, "李教授")]);
+        check("由张明教授牵头", &[(PersonName, "张明教授")]);
+        assert_eq!(kinds("负责人工智能算法的石墨烯博士后工作站"), vec![]);
+        assert_eq!(kinds("适用于工程实践，阶段工作"), vec![]);
+    }
+
+    #[test]
+    fn organisation_names_with_legal_or_academic_suffixes() {
+        use PiiKind::OrgName;
+        check("由湖北星源新材料科技有限公司承担", &[(OrgName, "湖北星源新材料科技有限公司")]);
+        check("与华中科技大学合作", &[(OrgName, "华中科技大学")]);
+        assert_eq!(kinds("公司需要大学生实习，有限元分析"), vec![]);
+    }
+
+    #[test]
+    fn detections_are_sorted_and_do_not_overlap() {
+        let text = "邮箱 a.b@x-y.com，网址 http://x-y.com/p，手机13871234567，地址长江路88号";
+        let ds = detect(text);
+        assert!(ds.windows(2).all(|w| w[0].end <= w[1].start), "{ds:?}");
+        assert_eq!(ds.len(), 4, "{:?}", found(text));
+    }
+
+    #[test]
+    fn scrub_blanks_detections_and_own_names() {
+        let text = "王建国团队（华中科技大学，简称华科）研制的隔膜，电话13871234567";
+        let out = scrub(text, &["王建国", "华中科技大学"]);
+        assert_eq!(out, " 团队( ,简称 )研制的隔膜,电话 ");
+        assert_eq!(scrub("建国研究员与王老师", &["王建国"]), " 研究员与 ");
+    }
+
+    #[test]
+    fn org_short_forms() {
+        let forms = |n: &str| -> Vec<String> {
+            derive_forms(n, NameClass::Org).into_iter().map(|(t, _)| t).collect()
+        };
+        assert_eq!(forms("华中科技大学"), ["华中科技大学", "华中科技", "华科", "华科大"]);
+        assert_eq!(forms("中国科学院"), ["中国科学院", "中国", "中科院"]);
+        assert_eq!(
+            forms("湖北星源新材料科技有限公司"),
+            ["湖北星源新材料科技有限公司", "湖北星源新材料科技", "星源"]
+        );
+        assert_eq!(forms("宁德时代新能源科技股份有限公司")[2], "宁德时代");
+        assert_eq!(forms("黄石市华新水泥有限公司")[2], "华新水泥");
+        assert_eq!(forms("咸宁市华泰农业发展有限公司")[2], "华泰");
+        assert_eq!(
+            forms("Huazhong University of Science and Technology"),
+            ["Huazhong University of Science and Technology", "huazhong", "HUST"]
+        );
+    }
+
+    #[test]
+    fn person_short_forms() {
+        let forms = |n: &str| -> Vec<String> {
+            derive_forms(n, NameClass::Person).into_iter().map(|(t, _)| t).collect()
+        };
+        let f = forms("王建国");
+        assert_eq!(&f[..3], ["王建国", "建国", "王副教授"]);
+        assert!(f.contains(&"王工".to_owned()));
+        assert_eq!(&forms("欧阳明辉")[..2], ["欧阳明辉", "明辉"]);
+        assert_eq!(forms("李红")[1], "李副教授");
+        assert_eq!(&forms("Wang Jianguo")[..], ["Wang Jianguo", "wang", "jianguo"]);
+    }
+
+    #[test]
+    fn name_forms_match_terms_case_insensitively() {
+        let forms = NameForms::new([
+            ("Huazhong University of Science and Technology", NameClass::Auto),
+            ("王建国", NameClass::Auto),
+        ]);
+        assert_eq!(forms.matches("hust"), Some(PiiKind::OrgName));
+        assert_eq!(forms.matches("建国"), Some(PiiKind::PersonName));
+        assert_eq!(forms.matches("隔膜"), None);
+        // ASCII forms are whole words only.
+        assert_eq!(
+            scrub("hustle and HUST", &["Huazhong University of Science and Technology"]),
+            "hustle and  "
+        );
+    }
+
+    #[test]
+    fn pii_kind_codes_are_distinct_snake_case() {
+        let codes: std::collections::BTreeSet<_> = PiiKind::ALL.iter().map(|k| k.code()).collect();
+        assert_eq!(codes.len(), PiiKind::ALL.len());
+        assert!(codes.iter().all(|c| c.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')));
+    }
+}

@@ -1,0 +1,476 @@
+//! Turning scrubbed technical text into weighted terms: segmentation, normalisation, stop
+//! words, filters, tf × idf weighting and the deterministic top-k cut.
+//!
+//! Segmentation uses jieba-rs with its compiled-in dictionary; idf values come from jieba-rs's
+//! TF-IDF table. Term counts live in a `BTreeMap`, so output never depends on hash order.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::sync::LazyLock;
+
+use jieba_rs::{Jieba, KeywordExtract, KeywordExtractConfig, TfIdf};
+
+use pilot_model::{Summary, WeightedTerm};
+
+use crate::rules::{fold_width, is_han};
+
+/// Weight multiplier for terms from a title.
+pub(crate) const TITLE_BOOST: f64 = 2.0;
+/// Weight multiplier for terms from author keywords.
+pub(crate) const KEYWORD_BOOST: f64 = 1.5;
+/// Weight multiplier for terms from the main text.
+pub(crate) const TEXT_BOOST: f64 = 1.0;
+
+/// Weights are rounded to this many steps of (0, 1], so that summaries are byte-stable.
+const WEIGHT_STEPS: u32 = 10_000;
+
+/// Words that say nothing about the technology: function words, boilerplate of abstracts and
+/// requests, and contact vocabulary.
+#[rustfmt::skip]
+const STOP_WORDS: &[&str] = &[
+    // Chinese function words.
+    "的", "了", "和", "与", "及", "或", "等", "在", "是", "为", "对", "把", "被", "给", "从", "到",
+    "向", "由", "以", "其", "之", "于", "将", "也", "都", "就", "还", "又", "并", "而", "且", "但",
+    "则", "即", "如", "若", "因", "故", "所", "此", "该", "这", "那", "这些", "那些", "这个",
+    "那个", "这种", "该类", "个", "各", "每", "某", "本", "我", "我们", "你", "你们", "他", "他们",
+    "她", "它", "它们", "自己", "一种", "一个", "一些", "一定", "一般", "一直", "以及", "及其",
+    "并且", "而且", "因此", "所以", "然而", "但是", "如果", "由于", "为了", "进而", "从而", "此外",
+    "另外", "其中", "同时", "以上", "以下", "之一", "之间", "其他", "其它", "可以", "能够", "可能",
+    "已经", "正在", "目前", "现在", "当前", "具有", "主要", "相关", "包括", "利用", "使用", "用于",
+    "对于", "关于", "根据", "按照", "通过", "采用", "运用", "基于", "进行", "实现", "表明", "影响",
+    "问题", "结果", "方法", "分析", "研究", "应用", "提出", "本文", "技术", "需求", "较好", "良好",
+    "较高", "较低", "更加", "非常", "不同", "多种", "各种", "显著", "有效", "提高", "提升", "获得",
+    "取得", "得到", "发现", "认为", "作为", "成为", "存在", "需要", "要求", "希望", "寻求", "开展",
+    "完成", "探讨", "讨论", "介绍", "综述", "进展", "研究进展", "研究成果", "领域", "方面", "方式",
+    "情况", "过程", "工作", "内容", "水平", "能力", "特点", "优点", "新型", "一体", "开发", "研制",
+    "解决", "针对", "面向", "涉及", "形成", "建立", "构建", "提供", "具备", "达到", "国内", "国外",
+    "国际", "行业", "市场", "领先", "先进", "自主", "合作", "企业", "公司", "单位", "团队", "成果",
+    "专家", "项目", "本项目", "本研究", "本发明", "本成果", "本公司", "课题",
+    // Intellectual-property and money boilerplate.
+    "专利", "发明专利", "授权", "申请", "知识产权", "万元", "亿元", "元", "万", "亿", "年", "月",
+    "日",
+    // Contact vocabulary.
+    "联系", "联系人", "电话", "手机", "邮箱", "地址", "微信", "传真", "教授", "博士", "老师",
+    "研究员", "工程师", "身份证", "身份", "代码", "信用", "统一", "社会", "网址", "官网", "主页",
+    "邮编", "座机", "对接", "详见", "简称", "已有", "申请号", "专利号", "微信号", "号码",
+    // Generic verbs and adverbs that survive segmentation of requests and abstracts.
+    "从事", "长期", "处理", "现有", "兼顾", "可提供", "承接", "均可", "已获",
+    "已获授权", "获授权", "经过", "结果表明", "研究表明", "实验表明", "发明", "服务",
+    // English function words and abstract boilerplate.
+    "a", "an", "the", "of", "and", "or", "for", "with", "in", "on", "to", "by", "we", "our", "us",
+    "this", "that", "these", "those", "is", "are", "was", "were", "be", "been", "being", "it",
+    "its", "as", "at", "from", "which", "can", "has", "have", "had", "not", "no", "also", "such",
+    "than", "into", "via", "between", "both", "more", "most", "new", "based", "using", "use",
+    "used", "method", "paper", "study", "propose", "proposed", "result", "show", "shown",
+    "approach", "present", "presented", "analysis", "their", "then", "there", "here", "all", "one",
+    "two", "may", "will", "each", "other", "well", "high", "low", "if", "but", "so", "do", "does",
+    "about", "over", "under", "within", "without", "through", "after", "before", "while", "when",
+    "where", "how", "what", "who", "whose", "among", "etc", "eg", "ie", "et", "al", "work",
+    "research", "technology", "technique", "provide", "provides", "need", "demand", "project",
+    "team", "contact", "phone", "email", "tel", "fax", "visit", "three", "four", "five", "six",
+    "remaining", "running", "first", "second", "different", "various", "several", "many", "much",
+    "very", "only", "same", "made", "make", "allow", "achieve", "achieved", "including", "include",
+    "obtained", "obtain", "good", "better", "best", "large", "small", "main", "due", "per",
+    "against", "up", "out", "any", "some", "further", "however", "thus", "therefore", "although",
+    "because", "since", "above", "below", "during", "less", "would", "could", "should", "must",
+    "might", "field",
+    // Units, which say how much rather than what.
+    "hz", "khz", "mhz", "mm", "cm", "nm", "um", "kg", "mg", "ml", "kw", "kwh", "wh", "mah", "kv",
+    "mv", "pa", "kpa", "mpa", "gpa", "db", "rpm", "min",
+];
+
+/// Chinese numerals and measure words: 两条, 三种 say how many, not what.
+const NUMERALS: &str = "一二两三四五六七八九十百千几数";
+const MEASURE_WORDS: &str = "条个种项次台套件批类名位年月天层步款组家";
+
+static STOP_SET: LazyLock<HashSet<&'static str>> =
+    LazyLock::new(|| STOP_WORDS.iter().copied().collect());
+
+/// Whether `term` (already normalised) is a stop word.
+pub(crate) fn is_stop_word(term: &str) -> bool {
+    STOP_SET.contains(term)
+}
+
+/// The segmenter and the idf table; built once per node because loading them takes a while.
+pub(crate) struct Vocabulary {
+    jieba: Jieba,
+    tfidf: TfIdf,
+    median_idf: f64,
+}
+
+impl std::fmt::Debug for Vocabulary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Vocabulary").field("median_idf", &self.median_idf).finish_non_exhaustive()
+    }
+}
+
+/// A word that is in no idf table, for reading the table's median back out of jieba-rs.
+const MEDIAN_PROBE: &str = "qzxpilotnetprobeqzx";
+
+/// Used only if jieba-rs stops reporting idf values: the median of its bundled table, rounded.
+const FALLBACK_IDF: f64 = 11.7;
+
+impl Vocabulary {
+    /// Loads jieba's default dictionary and idf table.
+    pub(crate) fn new() -> Self {
+        let jieba = Jieba::new();
+        let mut tfidf = TfIdf::default();
+        // No stop words and no minimum length: the probe must return any single word as is.
+        *tfidf.config_mut() = KeywordExtractConfig::builder()
+            .set_stop_words(BTreeSet::new())
+            .min_keyword_length(1)
+            .use_hmm(false)
+            .build();
+        let mut v = Vocabulary { jieba, tfidf, median_idf: FALLBACK_IDF };
+        v.median_idf = v.probe(MEDIAN_PROBE).unwrap_or(FALLBACK_IDF);
+        v
+    }
+
+    /// The idf of `term`: its value in jieba's table, or the table's median for unknown words
+    /// and phrases of several words.
+    pub(crate) fn idf(&self, term: &str) -> f64 {
+        self.probe(term).unwrap_or(self.median_idf)
+    }
+
+    /// Reads `word`'s idf out of jieba-rs.
+    ///
+    /// NB: jieba-rs 0.11 keeps its idf table private; the only way in is keyword extraction,
+    /// whose weight for a one-word text is tf × idf / total = idf. If jieba cuts `word` into
+    /// several words, the answer would be for another word, so it is refused.
+    fn probe(&self, word: &str) -> Option<f64> {
+        let top = self.tfidf.extract_keywords(&self.jieba, word, 1, Vec::new());
+        match top.as_slice() {
+            [k] if k.keyword == word && k.weight.is_finite() && k.weight > 0.0 => Some(k.weight),
+            _ => None,
+        }
+    }
+
+    /// Segments scrubbed text into normalised, filtered terms, in text order.
+    ///
+    /// Words are cut with HMM on, so that technical words missing from jieba's dictionary
+    /// (点云, 勃姆石, 水热法) still come out whole, and tagged; words jieba tags as names of
+    /// people or organisations are dropped (see [`Vocabulary::is_name`]). Then, as in jieba's
+    /// search mode, every 2- and 3-character dictionary word inside a longer word is added
+    /// (锂离子电池 → 离子, 电池, 锂离子), so that a demand saying 电池 meets an achievement
+    /// saying 锂离子电池. Search mode is done here rather than by `cut_for_search` because that
+    /// does not tag.
+    pub(crate) fn segment(&self, text: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        for tag in self.jieba.tag(text, true) {
+            if self.is_name(tag.word, tag.tag) {
+                continue;
+            }
+            normalize_token(tag.word, &mut out);
+            let chars: Vec<(usize, char)> = tag.word.char_indices().collect();
+            if !chars.iter().all(|(_, c)| is_han(*c)) {
+                continue;
+            }
+            for len in [2, 3] {
+                if chars.len() <= len {
+                    continue;
+                }
+                for i in 0..=chars.len() - len {
+                    let start = chars[i].0;
+                    let end = chars.get(i + len).map_or(tag.word.len(), |(b, _)| *b);
+                    let gram = &tag.word[start..end];
+                    if self.jieba.has_word(gram) && !self.looks_like_name(gram) {
+                        normalize_token(gram, &mut out);
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// [`Vocabulary::is_name`] with the tag jieba gives `word` on its own.
+    pub(crate) fn looks_like_name(&self, word: &str) -> bool {
+        match self.jieba.tag(word, false).as_slice() {
+            [t] if t.word == word => self.is_name(word, t.tag),
+            _ => self.is_name(word, "x"),
+        }
+    }
+
+    /// Whether `word` looks like the name of a person or an organisation to jieba.
+    ///
+    /// NB: this is a second name detector behind the rules, for third parties that no label
+    /// points at. jieba's dictionary tags are noisy (雷达, 涂覆 and 石英 are tagged as people's
+    /// names), so a dictionary word counts as a person only if it is also shaped like one: three
+    /// characters led by a common surname, or three or four led by a compound surname (王建国,
+    /// 欧阳明辉); a compound surname alone (欧阳) counts too.
+    /// A word jieba does not know (glued together by its HMM) counts as a person if it has two
+    /// or three characters and a common surname first (张伟, 刘芳). Organisations are words
+    /// tagged `nt` (中国科学院, 国务院).
+    fn is_name(&self, word: &str, tag: &str) -> bool {
+        if tag == "nt" {
+            return true;
+        }
+        let chars: Vec<char> = word.chars().collect();
+        if !chars.iter().all(|c| is_han(*c)) || NOT_NAMES.contains(&word) {
+            return false;
+        }
+        let surname_led = chars.first().is_some_and(|c| is_common_surname(*c));
+        let compound_led = crate::rules::COMPOUND_SURNAMES.iter().any(|s| word.starts_with(s));
+        if crate::rules::COMPOUND_SURNAMES.contains(&word) {
+            return true;
+        }
+        let shaped = |short: usize| {
+            (surname_led && (short..=3).contains(&chars.len()))
+                || (compound_led && (3..=4).contains(&chars.len()))
+        };
+        if self.jieba.has_word(word) {
+            matches!(tag, "nr" | "nrfg" | "nrt") && shaped(3)
+        } else {
+            shaped(2)
+        }
+    }
+}
+
+/// Technical words that jieba's dictionary tags as people's names and that are shaped like them.
+const NOT_NAMES: [&str; 8] =
+    ["金刚石", "石英砂", "胡萝卜", "马尾松", "胡杨林", "杜鹃花", "白玉兰", "许可证"];
+
+/// Whether `c` is one of the commonest Chinese surnames.
+fn is_common_surname(c: char) -> bool {
+    crate::rules::SURNAMES.contains(c)
+}
+
+/// Normalises one jieba token into zero or more terms, pushed onto `out`.
+fn normalize_token(raw: &str, out: &mut Vec<String>) {
+    let word = fold_width(raw);
+    if word.is_ascii() {
+        // ASCII tokens can carry connectors (`LiFePO4.`, `3.6.3`); split on everything but
+        // letters, digits and inner hyphens. A hyphenated word counts whole and by its parts
+        // (`5g-advanced`, `5g`, `advanced`), as in jieba's search mode.
+        let lower = word.to_ascii_lowercase();
+        for piece in lower.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-')) {
+            let piece = piece.trim_matches('-');
+            out.extend(english_word(piece));
+            if piece.contains('-') {
+                out.extend(piece.split('-').filter_map(english_word));
+            }
+        }
+    } else if word.chars().all(|c| is_han(c) || c.is_ascii_alphanumeric()) {
+        let t = word.to_ascii_lowercase();
+        if passes_filters(&t) {
+            out.push(t);
+        }
+    }
+}
+
+/// Lowercased ASCII word → term, with trailing plural "s" stripped from words over 4 letters.
+fn english_word(w: &str) -> Option<String> {
+    if !passes_filters(w) {
+        return None;
+    }
+    let t = singular(w);
+    passes_filters(&t).then_some(t)
+}
+
+/// A crude singular: `batteries` → `battery`, `sensors` → `sensor`; `process`, `status`,
+/// `analysis` and `series` stay as they are.
+fn singular(w: &str) -> String {
+    let alpha = w.bytes().all(|b| b.is_ascii_lowercase());
+    if !alpha || w.len() <= 4 || !w.ends_with('s') {
+        return w.to_owned();
+    }
+    if ["ss", "us", "is"].iter().any(|e| w.ends_with(e)) || matches!(w, "series" | "species") {
+        return w.to_owned();
+    }
+    match w.strip_suffix("ies") {
+        Some(stem) => format!("{stem}y"),
+        None => w[..w.len() - 1].to_owned(),
+    }
+}
+
+/// The filters every term must pass: not a stop word, at least two characters, at most
+/// [`Summary::MAX_TERM_CHARS`], not a number, fewer than five digits, and some letter or
+/// ideograph in it.
+pub(crate) fn passes_filters(t: &str) -> bool {
+    let n = t.chars().count();
+    if !(2..=Summary::MAX_TERM_CHARS).contains(&n) || is_stop_word(t) {
+        return false;
+    }
+    let digits = t.chars().filter(char::is_ascii_digit).count();
+    if digits >= 5 {
+        return false;
+    }
+    let mut chars = t.chars();
+    if let (Some(a), Some(b), None) = (chars.next(), chars.next(), chars.next())
+        && NUMERALS.contains(a)
+        && MEASURE_WORDS.contains(b)
+    {
+        return false;
+    }
+    if is_measurement(t) {
+        return false;
+    }
+    let has_word_char = t.chars().any(|c| c.is_alphabetic() || is_han(c));
+    let numeric = t.chars().all(|c| c.is_ascii_digit() || matches!(c, '.' | '-' | ',' | '%'));
+    has_word_char && !numeric
+}
+
+/// Whether `t` is a number with a unit (`1h`, `20hz`, `3.5mm`); `5g`, `3d` and `4k` are names of
+/// technologies, not measurements, and stay.
+fn is_measurement(t: &str) -> bool {
+    let unit = t.trim_start_matches(|c: char| c.is_ascii_digit() || c == '.');
+    unit.len() < t.len()
+        && (is_stop_word(unit) || matches!(unit, "h" | "s" | "ms" | "us" | "v" | "w" | "a" | "c"))
+}
+
+/// Normalises an author keyword as a whole term: width-folded, trimmed, ASCII lowercased,
+/// inner whitespace collapsed; `None` if it fails the term filters.
+pub(crate) fn normalize_keyword(kw: &str) -> Option<String> {
+    let folded = fold_width(kw).to_ascii_lowercase();
+    let t = folded.split_whitespace().map(singular).collect::<Vec<_>>().join(" ");
+    let clean = t.chars().all(|c| {
+        is_han(c) || c.is_ascii_alphanumeric() || matches!(c, ' ' | '-' | '/' | '.' | '+' | '#')
+    });
+    (clean && passes_filters(&t)).then_some(t)
+}
+
+/// Boosted term frequencies of one record or query.
+#[derive(Debug, Default)]
+pub(crate) struct TermCounts {
+    counts: BTreeMap<String, f64>,
+}
+
+impl TermCounts {
+    /// Counts one occurrence of `term` with the given boost.
+    pub(crate) fn add(&mut self, term: String, boost: f64) {
+        *self.counts.entry(term).or_insert(0.0) += boost;
+    }
+
+    /// Weights every term by boosted tf × idf, scales the heaviest to 1, rounds to
+    /// 1/[`WEIGHT_STEPS`], and keeps the `max` heaviest by (weight desc, term asc).
+    pub(crate) fn weigh(self, vocab: &Vocabulary, max: usize) -> Vec<WeightedTerm> {
+        let raw: Vec<(String, f64)> = self
+            .counts
+            .into_iter()
+            .map(|(t, tf)| {
+                let w = vocab.idf(&t) * tf;
+                (t, w)
+            })
+            .collect();
+        let top = raw.iter().map(|(_, w)| *w).fold(0.0_f64, f64::max);
+        if top <= 0.0 {
+            return Vec::new();
+        }
+        let mut steps: Vec<(u32, String)> = raw
+            .into_iter()
+            .map(|(t, w)| {
+                let s = (w / top * f64::from(WEIGHT_STEPS)).round();
+                // The cast cannot truncate: s is within 0..=WEIGHT_STEPS.
+                ((s as u32).clamp(1, WEIGHT_STEPS), t)
+            })
+            .collect();
+        steps.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+        steps.truncate(max);
+        steps
+            .into_iter()
+            .map(|(s, term)| WeightedTerm { term, weight: s as f32 / WEIGHT_STEPS as f32 })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn norm(raw: &str) -> Vec<String> {
+        let mut v = Vec::new();
+        normalize_token(raw, &mut v);
+        v
+    }
+
+    #[test]
+    fn english_tokens_are_lowercased_singular_and_split_on_punctuation() {
+        assert_eq!(norm("Batteries"), ["battery"]);
+        assert_eq!(norm("sensors"), ["sensor"]);
+        assert_eq!(norm("process"), ["process"]);
+        assert_eq!(norm("LiDAR"), ["lidar"]);
+        assert_eq!(norm("5G"), ["5g"]);
+        assert_eq!(norm("MEMS"), ["mems"]);
+        assert_eq!(norm("LiFePO4."), ["lifepo4"]);
+        assert_eq!(norm("Li-ion"), ["li-ion", "li", "ion"]);
+        assert_eq!(norm("5G-Advanced"), ["5g-advanced", "5g", "advanced"]);
+        assert_eq!(norm("methods"), Vec::<String>::new(), "a stop word once singular");
+        assert_eq!(norm("the"), Vec::<String>::new());
+    }
+
+    #[test]
+    fn filters_drop_numbers_single_characters_and_long_digit_runs() {
+        for t in [
+            "3.5", "2021", "池", "x", "138712", "ab12345", "，", "研究", "based", "-", "两条",
+            "1h", "20hz", "3.5mm",
+        ] {
+            assert!(norm(t).is_empty(), "{t} should be dropped");
+        }
+        for t in ["锂电池", "隔膜", "ab1234", "t恤", "三维", "5g", "3d", "4k"] {
+            assert_eq!(norm(t), [t.to_lowercase()], "{t} should be kept");
+        }
+        assert!(!passes_filters(&"长".repeat(Summary::MAX_TERM_CHARS + 1)));
+        assert!(passes_filters(&"长".repeat(Summary::MAX_TERM_CHARS)));
+    }
+
+    #[test]
+    fn keywords_are_normalised_as_whole_terms() {
+        assert_eq!(normalize_keyword(" ＬｉＦｅＰＯ４／Ｃ "), Some("lifepo4/c".into()));
+        assert_eq!(
+            normalize_keyword("Solid  State\tBatteries"),
+            Some("solid state battery".into())
+        );
+        assert_eq!(normalize_keyword("锂离子电池"), Some("锂离子电池".into()));
+        assert_eq!(normalize_keyword("研究"), None);
+        assert_eq!(normalize_keyword("a@b"), None);
+        assert_eq!(normalize_keyword("2021"), None);
+    }
+
+    fn segment(text: &str) -> Vec<String> {
+        crate::anonymize::tests::anonymizer().vocabulary().segment(text)
+    }
+
+    #[test]
+    fn segmentation_keeps_unknown_technical_words_and_search_mode_parts() {
+        let terms =
+            segment("需开发勃姆石陶瓷涂覆工艺，采用水热法合成锂离子电池正极，激光雷达点云配准");
+        for t in ["勃姆石", "涂覆", "水热法", "锂离子", "离子", "电池", "激光雷达", "雷达", "点云"]
+        {
+            assert!(terms.iter().any(|x| x == t), "{t} missing from {terms:?}");
+        }
+    }
+
+    #[test]
+    fn segmentation_drops_what_jieba_takes_for_names_of_people_and_organisations() {
+        let terms =
+            segment("由王建国、张伟、刘芳和欧阳明辉与中国科学院、国务院共同开发的雷达涂覆工艺");
+        for t in ["王建国", "张伟", "刘芳", "欧阳明", "欧阳", "中国科学院", "国务院"]
+        {
+            assert!(!terms.iter().any(|x| x == t), "{t} kept in {terms:?}");
+        }
+        for t in ["雷达", "涂覆", "工艺"] {
+            assert!(terms.iter().any(|x| x == t), "{t} missing from {terms:?}");
+        }
+    }
+
+    #[test]
+    fn idf_comes_from_jieba_with_the_median_for_unknown_words() {
+        let v = crate::anonymize::tests::anonymizer().vocabulary();
+        assert!(v.idf("的") < 2.0, "a function word is common");
+        assert!(v.idf("隔膜") > v.idf("材料"), "a specific word is rarer than a generic one");
+        assert_eq!(v.idf("点云"), v.median_idf, "unknown to the table");
+        assert_eq!(v.idf("锂电池隔膜"), v.median_idf, "several words");
+        assert!(v.median_idf > 5.0 && v.median_idf < 20.0, "{}", v.median_idf);
+    }
+
+    #[test]
+    fn stop_words_include_the_generic_research_vocabulary() {
+        for w in [
+            "研究", "方法", "分析", "基于", "应用", "问题", "结果", "本文", "提出", "进行", "通过",
+            "采用", "我们", "一种", "以及", "实现", "表明", "影响", "及其", "技术", "需求", "the",
+            "of", "and", "a", "an", "for", "with", "in", "on", "to", "by", "we", "this", "that",
+            "is", "are", "based", "using", "method", "paper",
+        ] {
+            assert!(is_stop_word(w), "{w}");
+        }
+        assert!(!is_stop_word("锂电池"));
+    }
+}
