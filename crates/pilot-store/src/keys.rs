@@ -1,0 +1,39 @@
+//! Key and value encodings shared by the node and hub trees.
+//!
+//! Sequences are big-endian `u64` so that sled's byte order is numeric order.
+//! Values are JSON: self-describing, so a newer binary can read an older store.
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::{Error, Result};
+
+/// Encodes a sequence as an order-preserving key.
+pub(crate) fn seq_key(seq: u64) -> [u8; 8] {
+    seq.to_be_bytes()
+}
+
+/// Decodes a sequence key.
+pub(crate) fn seq_from_key(tree: &'static str, k: &[u8]) -> Result<u64> {
+    let bytes: [u8; 8] =
+        k.try_into().map_err(|_| Error::corrupt(tree, "sequence key is not 8 bytes"))?;
+    Ok(u64::from_be_bytes(bytes))
+}
+
+/// Encodes a value.
+pub(crate) fn encode<T: Serialize>(v: &T) -> Vec<u8> {
+    serde_json::to_vec(v).expect("store values are plain data that always serialize")
+}
+
+/// Decodes a value, reporting the tree on failure.
+pub(crate) fn decode<T: DeserializeOwned>(tree: &'static str, bytes: &[u8]) -> Result<T> {
+    serde_json::from_slice(bytes).map_err(|e| Error::corrupt(tree, e))
+}
+
+/// Decodes a big-endian u64 meta value.
+pub(crate) fn u64_value(tree: &'static str, v: Option<&[u8]>) -> Result<u64> {
+    match v {
+        None => Ok(0),
+        Some(b) => seq_from_key(tree, b),
+    }
+}
