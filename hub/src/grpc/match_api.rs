@@ -1,0 +1,163 @@
+//! `pb::matches_server::Matches` (node-scoped) and `pb::national_server::National`: thin
+//! handlers over [`Matcher`].
+
+use std::sync::Arc;
+
+use pilot_model::{CityCode, FieldCode, Pseudonym, SummaryKey};
+use pilot_proto::convert::kind_from_pb;
+use pilot_proto::pb;
+use pilot_store::HubStore;
+use tonic::{Request, Response, Status};
+
+use crate::matcher::{Matcher, NationalFilter};
+use crate::registry;
+
+/// Node-scoped match queries.
+#[derive(Debug, Clone)]
+pub struct MatchApi {
+    matcher: Arc<Matcher>,
+}
+
+impl MatchApi {
+    /// Queries over `matcher`.
+    pub fn new(matcher: Arc<Matcher>) -> Self {
+        MatchApi { matcher }
+    }
+}
+
+fn invalid(e: pilot_model::Error) -> Status {
+    Status::invalid_argument(e.to_string())
+}
+
+#[tonic::async_trait]
+impl pb::matches_server::Matches for MatchApi {
+    async fn list_mine(
+        &self,
+        req: Request<pb::ListMineRequest>,
+    ) -> Result<Response<pb::MatchList>, Status> {
+        let city = registry::require_city(&req)?;
+        let req = req.into_inner();
+        registry::same_city(city, &req.city)?;
+        let only = req
+            .pseudonyms
+            .iter()
+            .map(|p| Pseudonym::parse(p))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(invalid)?;
+        let per_record = match req.per_record {
+            0 => 10,
+            n => n.min(100) as usize,
+        };
+        let matcher = self.matcher.clone();
+        let matches = tokio::task::spawn_blocking(move || {
+            matcher.mine(city, &only, per_record, req.include_same_city)
+        })
+        .await
+        .map_err(|_| Status::internal("internal error"))?;
+        Ok(Response::new(pb::MatchList {
+            matches: matches.iter().map(pb::Match::from).collect(),
+            next_page_token: String::new(),
+        }))
+    }
+}
+
+/// National-centre queries.
+#[derive(Debug, Clone)]
+pub struct NationalApi {
+    matcher: Arc<Matcher>,
+    store: HubStore,
+}
+
+impl NationalApi {
+    /// Queries over `matcher` and the store's city states.
+    pub fn new(matcher: Arc<Matcher>, store: HubStore) -> Self {
+        NationalApi { matcher, store }
+    }
+}
+
+fn parse_city(field: &'static str, s: &str) -> Result<Option<CityCode>, Status> {
+    if s.is_empty() {
+        return Ok(None);
+    }
+    CityCode::parse(s).map(Some).map_err(|e| Status::invalid_argument(format!("{field}: {e}")))
+}
+
+fn parse_token(t: &str) -> Result<Option<SummaryKey>, Status> {
+    if t.is_empty() {
+        return Ok(None);
+    }
+    let bad = || Status::invalid_argument("page_token is not a token from a previous reply");
+    let (city, p) = t.split_once('/').ok_or_else(bad)?;
+    Ok(Some(SummaryKey {
+        city: CityCode::parse(city).map_err(|_| bad())?,
+        pseudonym: Pseudonym::parse(p).map_err(|_| bad())?,
+    }))
+}
+
+#[tonic::async_trait]
+impl pb::national_server::National for NationalApi {
+    async fn list_matches(
+        &self,
+        req: Request<pb::ListMatchesRequest>,
+    ) -> Result<Response<pb::MatchList>, Status> {
+        registry::require_national(&req)?;
+        let r = req.into_inner();
+        let filter = NationalFilter {
+            city: parse_city("city", &r.city)?,
+            counterpart_city: parse_city("counterpart_city", &r.counterpart_city)?,
+            field: if r.field.is_empty() {
+                None
+            } else {
+                Some(FieldCode::parse(&r.field).map_err(invalid)?)
+            },
+            subject_kind: if r.subject_kind == 0 {
+                pilot_model::Kind::Demand
+            } else {
+                kind_from_pb(r.subject_kind)?
+            },
+            per_subject: if r.per_subject == 0 { 5 } else { r.per_subject.min(100) as usize },
+            page_size: if r.page_size == 0 { 50 } else { r.page_size.min(500) as usize },
+            after: parse_token(&r.page_token)?,
+            min_score: r.min_score,
+            include_same_city: r.include_same_city,
+        };
+        let matcher = self.matcher.clone();
+        let (matches, next) = tokio::task::spawn_blocking(move || matcher.national(&filter))
+            .await
+            .map_err(|_| Status::internal("internal error"))?;
+        Ok(Response::new(pb::MatchList {
+            matches: matches.iter().map(pb::Match::from).collect(),
+            next_page_token: next.map(|k| k.to_string()).unwrap_or_default(),
+        }))
+    }
+
+    async fn status(
+        &self,
+        req: Request<pb::StatusRequest>,
+    ) -> Result<Response<pb::StatusReply>, Status> {
+        registry::require_national(&req)?;
+        let (matcher, store) = (self.matcher.clone(), self.store.clone());
+        let reply =
+            tokio::task::spawn_blocking(move || -> Result<pb::StatusReply, crate::Error> {
+                let counts = matcher.counts();
+                let mut cities = Vec::new();
+                let mut total = 0;
+                for (city, state) in store.cities()? {
+                    let c = counts.get(&city).copied().unwrap_or_default();
+                    total += c.demands + c.achievements + c.experts;
+                    cities.push(pb::CityStatus {
+                        city: city.to_string(),
+                        demands: c.demands,
+                        achievements: c.achievements,
+                        experts: c.experts,
+                        acked_seq: state.acked_seq,
+                        last_sync_unix_ms: i64::try_from(state.last_sync_ms).unwrap_or(i64::MAX),
+                    });
+                }
+                Ok(pb::StatusReply { cities, total_summaries: total })
+            })
+            .await
+            .map_err(|_| Status::internal("internal error"))??;
+        Ok(Response::new(reply))
+    }
+}

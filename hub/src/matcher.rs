@@ -1,0 +1,148 @@
+//! Drives `pilot-match`: keeps the index in step with the store and answers match queries.
+//!
+//! The index lives in memory and is rebuilt from the store at start-up; every applied change
+//! updates it incrementally.
+
+use std::collections::BTreeMap;
+use std::sync::RwLock;
+
+use pilot_match::{Index, Match, Query};
+use pilot_model::{CityCode, FieldCode, Kind, Pseudonym, Summary, SummaryKey};
+use pilot_store::Change;
+
+/// Counts of live summaries per kind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KindCounts {
+    /// Demands.
+    pub demands: u64,
+    /// Achievements.
+    pub achievements: u64,
+    /// Experts.
+    pub experts: u64,
+}
+
+/// Filters of a national listing.
+#[derive(Debug, Clone)]
+pub struct NationalFilter {
+    /// Only subjects of this city.
+    pub city: Option<CityCode>,
+    /// Only counterparts of this city.
+    pub counterpart_city: Option<CityCode>,
+    /// Only subjects carrying this field.
+    pub field: Option<FieldCode>,
+    /// Subject kind.
+    pub subject_kind: Kind,
+    /// Matches per subject.
+    pub per_subject: usize,
+    /// Subjects per page.
+    pub page_size: usize,
+    /// Start after this subject.
+    pub after: Option<SummaryKey>,
+    /// Score floor.
+    pub min_score: f32,
+    /// Whether same-city counterparts count.
+    pub include_same_city: bool,
+}
+
+/// The hub's match index.
+#[derive(Debug, Default)]
+pub struct Matcher {
+    index: RwLock<Index>,
+}
+
+impl Matcher {
+    /// Builds the index from the store's live summaries.
+    pub fn rebuild(summaries: Vec<Summary>) -> Self {
+        let mut index = Index::new();
+        for s in summaries {
+            index.upsert(s);
+        }
+        Matcher { index: RwLock::new(index) }
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Index> {
+        // A panic while holding the lock would be a bug in pilot-match; keep serving reads.
+        self.index.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Follows applied changes.
+    pub fn apply(&self, changes: &[Change]) {
+        let mut index = self.index.write().unwrap_or_else(|p| p.into_inner());
+        for c in changes {
+            match c {
+                Change::Upsert(s) => index.upsert(s.clone()),
+                Change::Tombstone(t) => {
+                    index.remove(&t.key);
+                }
+            }
+        }
+    }
+
+    /// Live summaries per city and kind.
+    pub fn counts(&self) -> BTreeMap<CityCode, KindCounts> {
+        let mut out: BTreeMap<CityCode, KindCounts> = BTreeMap::new();
+        for s in self.read().iter() {
+            let c = out.entry(s.key.city).or_default();
+            match s.kind {
+                Kind::Demand => c.demands += 1,
+                Kind::Achievement => c.achievements += 1,
+                Kind::Expert => c.experts += 1,
+            }
+        }
+        out
+    }
+
+    /// Matches of one city's records (all of them, or the named pseudonyms).
+    pub fn mine(
+        &self,
+        city: CityCode,
+        only: &[Pseudonym],
+        per_record: usize,
+        include_same_city: bool,
+    ) -> Vec<Match> {
+        let index = self.read();
+        let query = Query { k: per_record, include_same_city, ..Query::default() };
+        let keys: Vec<SummaryKey> = if only.is_empty() {
+            index.iter().filter(|s| s.key.city == city).map(|s| s.key.clone()).collect()
+        } else {
+            only.iter().map(|p| SummaryKey { city, pseudonym: p.clone() }).collect()
+        };
+        keys.iter().flat_map(|k| index.matches_for(k, &query)).collect()
+    }
+
+    /// A page of national matches and the key to continue after.
+    pub fn national(&self, f: &NationalFilter) -> (Vec<Match>, Option<SummaryKey>) {
+        let index = self.read();
+        let query = Query {
+            k: f.per_subject,
+            include_same_city: f.include_same_city,
+            min_score: f.min_score,
+            ..Query::default()
+        };
+        let mut out = Vec::new();
+        let mut subjects = 0;
+        for s in index.iter() {
+            if f.after.as_ref().is_some_and(|a| &s.key <= a)
+                || s.kind != f.subject_kind
+                || f.city.is_some_and(|c| c != s.key.city)
+                || f.field.is_some_and(|fc| !s.fields.contains(&fc))
+            {
+                continue;
+            }
+            let ms: Vec<Match> = index
+                .matches_for(&s.key, &query)
+                .into_iter()
+                .filter(|m| f.counterpart_city.is_none_or(|c| c == m.counterpart.city))
+                .collect();
+            if ms.is_empty() {
+                continue;
+            }
+            out.extend(ms);
+            subjects += 1;
+            if subjects == f.page_size {
+                return (out, Some(s.key.clone()));
+            }
+        }
+        (out, None)
+    }
+}

@@ -1,0 +1,143 @@
+//! Wiring: store → index → ingest → gRPC over mutual TLS, and the shutdown sequence.
+//!
+//! [`bind`] does everything that can fail at start-up (PKI, store, index rebuild, listener);
+//! [`Bound::serve`] runs until the token fires, then: health NOT_SERVING, stop accepting,
+//! let push streams finish their current batch (bounded by the grace period), flush.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use pilot_pki::Identity;
+use pilot_proto::pb;
+use pilot_store::{Db, HubStore};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tonic::transport::server::TcpIncoming;
+use tonic::transport::{Certificate, Server, ServerTlsConfig};
+use tracing::{info, warn};
+
+use crate::config::Config;
+use crate::grpc::match_api::{MatchApi, NationalApi};
+use crate::grpc::sync_api::SyncApi;
+use crate::ingest::Ingest;
+use crate::matcher::Matcher;
+use crate::{Error, Result};
+
+/// A hub whose store is open, index rebuilt and listener bound.
+#[derive(Debug)]
+pub struct Bound {
+    cfg: Config,
+    db: Db,
+    store: HubStore,
+    matcher: Arc<Matcher>,
+    tls: pilot_pki::TlsMaterial,
+    listener: TcpListener,
+    local_addr: SocketAddr,
+}
+
+/// Loads the PKI, opens the store, rebuilds the index and binds the listener.
+pub async fn bind(cfg: Config) -> Result<Bound> {
+    let tls = cfg.tls.load(Some(Identity::Hub))?;
+    let db = Db::open(&cfg.data_dir.join("store"))?;
+    let store = HubStore::open(&db)?;
+    let started = std::time::Instant::now();
+    let summaries = {
+        let store = store.clone();
+        tokio::task::spawn_blocking(move || store.live_summaries()).await.map_err(|e| {
+            Error::Io { path: cfg.data_dir.clone(), source: std::io::Error::other(e) }
+        })??
+    };
+    let n = summaries.len();
+    let matcher = Arc::new(Matcher::rebuild(summaries));
+    info!(summaries = n, elapsed_ms = started.elapsed().as_millis() as u64, "index rebuilt");
+    let listener = TcpListener::bind(cfg.listen)
+        .await
+        .map_err(|source| Error::Bind { addr: cfg.listen, source })?;
+    let local_addr =
+        listener.local_addr().map_err(|source| Error::Bind { addr: cfg.listen, source })?;
+    Ok(Bound { cfg, db, store, matcher, tls, listener, local_addr })
+}
+
+impl Bound {
+    /// The bound address (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Serves until `shutdown` is cancelled, then shuts down in order.
+    pub async fn serve(self, shutdown: CancellationToken) -> Result<()> {
+        let Bound { cfg, db, store, matcher, tls, listener, local_addr } = self;
+        let tracker = TaskTracker::new();
+        let (reporter, health) = tonic_health::server::health_reporter();
+        reporter.set_serving::<pb::sync_server::SyncServer<SyncApi>>().await;
+
+        let max = cfg.limits.max_message_bytes;
+        let ingest = Ingest::new(store.clone(), matcher.clone(), cfg.limits.clone());
+        let sync = pb::sync_server::SyncServer::new(SyncApi::new(
+            ingest,
+            tracker.clone(),
+            shutdown.child_token(),
+        ))
+        .max_decoding_message_size(max);
+        let matches = pb::matches_server::MatchesServer::new(MatchApi::new(matcher.clone()))
+            .max_decoding_message_size(max)
+            .max_encoding_message_size(64 << 20);
+        let national = pb::national_server::NationalServer::new(NationalApi::new(matcher, store))
+            .max_decoding_message_size(max)
+            .max_encoding_message_size(64 << 20);
+
+        let tls_config = ServerTlsConfig::new()
+            .identity(tonic::transport::Identity::from_pem(&tls.cert_pem, &tls.key_pem))
+            .client_ca_root(Certificate::from_pem(&tls.ca_pem))
+            .timeout(Duration::from_secs(10));
+        let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+
+        let ready = cfg.data_dir.join("ready");
+        std::fs::write(&ready, local_addr.to_string())
+            .map_err(|source| Error::Io { path: ready.clone(), source })?;
+        info!(addr = %local_addr, "hub serving");
+
+        let signal = {
+            let (shutdown, reporter) = (shutdown.clone(), reporter.clone());
+            async move {
+                shutdown.cancelled().await;
+                reporter.set_not_serving::<pb::sync_server::SyncServer<SyncApi>>().await;
+                info!("shutting down");
+            }
+        };
+        let served = Server::builder()
+            .tls_config(tls_config)
+            .map_err(|e| Error::Io {
+                path: cfg.tls.cert.clone(),
+                source: std::io::Error::other(e),
+            })?
+            .http2_keepalive_interval(Some(Duration::from_secs(5)))
+            .http2_keepalive_timeout(Some(Duration::from_secs(5)))
+            .add_service(health)
+            .add_service(sync)
+            .add_service(matches)
+            .add_service(national)
+            .serve_with_incoming_shutdown(incoming, signal)
+            .await;
+        shutdown.cancel();
+        tracker.close();
+        if tokio::time::timeout(Duration::from_secs(cfg.shutdown_grace_secs), tracker.wait())
+            .await
+            .is_err()
+        {
+            warn!(
+                grace_secs = cfg.shutdown_grace_secs,
+                "push streams still running after the grace period"
+            );
+        }
+        let _ = std::fs::remove_file(&ready);
+        tokio::task::spawn_blocking(move || db.flush()).await.map_err(|e| Error::Io {
+            path: cfg.data_dir.clone(),
+            source: std::io::Error::other(e),
+        })??;
+        info!("hub stopped");
+        served.map_err(|e| Error::Bind { addr: local_addr, source: std::io::Error::other(e) })
+    }
+}

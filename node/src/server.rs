@@ -1,0 +1,148 @@
+//! Wiring: store → anonymizer → intake and sync → gRPC, and the shutdown sequence.
+//!
+//! [`bind`] does everything that can fail at start-up (PKI, store, listener) so that a bad
+//! config exits before serving; [`Bound::serve`] runs until the cancellation token fires, then
+//! shuts down in order: health NOT_SERVING, drain the listener, wait for tasks (bounded by the
+//! grace period), flush the store.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use pilot_anon::{Anonymizer, NodeSecret};
+use pilot_pki::Identity;
+use pilot_proto::pb;
+use pilot_store::{Db, NodeStore};
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tonic::transport::Server;
+use tonic::transport::server::TcpIncoming;
+use tracing::{info, warn};
+
+use crate::config::Config;
+use crate::grpc::TokenCheck;
+use crate::grpc::hub_client::HubClient;
+use crate::grpc::intake_api::IntakeApi;
+use crate::intake::Intake;
+use crate::sync::{SyncStatus, SyncTask};
+use crate::{Error, Result};
+
+/// A node whose store is open and whose listener is bound, ready to serve.
+#[derive(Debug)]
+pub struct Bound {
+    cfg: Config,
+    db: Db,
+    listener: TcpListener,
+    local_addr: SocketAddr,
+    api: IntakeApi,
+    sync: SyncTask,
+    token: Option<String>,
+}
+
+/// Opens the store, loads the PKI, builds the anonymizer and binds the intake listener.
+pub async fn bind(cfg: Config) -> Result<Bound> {
+    let tls = cfg.tls.load(Some(Identity::City(cfg.city)))?;
+    let store_dir = cfg.data_dir.join("store");
+    let db = Db::open(&store_dir)?;
+    let store = NodeStore::open(&db)?;
+    let secret = store.secret_or_init(&rand::random::<[u8; 32]>())?;
+    let secret: [u8; 32] = secret.try_into().map_err(|_| {
+        Error::Store(pilot_store::Error::Corrupt {
+            tree: "node/meta",
+            reason: "node secret is not 32 bytes".into(),
+        })
+    })?;
+    let city = cfg.city;
+    // Loading the segmentation dictionary takes a moment; keep it off the async threads.
+    let anon =
+        tokio::task::spawn_blocking(move || Anonymizer::new(city, NodeSecret::from_bytes(secret)))
+            .await
+            .map_err(|e| Error::HubUnavailable(format!("anonymizer start-up failed: {e}")))?;
+    let anon = Arc::new(anon);
+    let token = match &cfg.api_token_file {
+        Some(path) => Some(
+            std::fs::read_to_string(path)
+                .map_err(|source| Error::Io { path: path.clone(), source })?
+                .trim()
+                .to_owned(),
+        ),
+        None => None,
+    };
+    let listener = TcpListener::bind(cfg.listen)
+        .await
+        .map_err(|source| Error::Bind { addr: cfg.listen, source })?;
+    let local_addr =
+        listener.local_addr().map_err(|source| Error::Bind { addr: cfg.listen, source })?;
+
+    let wake = Arc::new(Notify::new());
+    let hub = HubClient::new(&cfg, &tls)?;
+    let status = Arc::new(SyncStatus::default());
+    let intake = Intake::new(store.clone(), anon.clone(), wake.clone());
+    let api = IntakeApi::new(intake, hub.clone(), status.clone());
+    let sync = SyncTask { store, anon, hub, cfg: cfg.sync.clone(), wake, status };
+    Ok(Bound { cfg, db, listener, local_addr, api, sync, token })
+}
+
+impl Bound {
+    /// The bound intake address (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Serves until `shutdown` is cancelled, then shuts down in order.
+    pub async fn serve(self, shutdown: CancellationToken) -> Result<()> {
+        let Bound { cfg, db, listener, local_addr, api, sync, token } = self;
+        let tracker = TaskTracker::new();
+        let (reporter, health) = tonic_health::server::health_reporter();
+        reporter.set_serving::<pb::intake_server::IntakeServer<IntakeApi>>().await;
+
+        tracker.spawn(sync.run(shutdown.child_token()));
+
+        let ready = cfg.data_dir.join("ready");
+        std::fs::write(&ready, local_addr.to_string())
+            .map_err(|source| Error::Io { path: ready.clone(), source })?;
+        info!(city = %cfg.city, addr = %local_addr, hub = %cfg.hub.url, "node serving");
+
+        let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+        let intake = tonic::service::interceptor::InterceptedService::new(
+            pb::intake_server::IntakeServer::new(api)
+                .max_decoding_message_size(64 << 20)
+                .max_encoding_message_size(64 << 20),
+            TokenCheck::new(token),
+        );
+        let signal = {
+            let shutdown = shutdown.clone();
+            let reporter = reporter.clone();
+            async move {
+                shutdown.cancelled().await;
+                reporter.set_not_serving::<pb::intake_server::IntakeServer<IntakeApi>>().await;
+                info!("shutting down");
+            }
+        };
+        let served = Server::builder()
+            .timeout(Duration::from_secs(120))
+            .add_service(health)
+            .add_service(intake)
+            .serve_with_incoming_shutdown(incoming, signal)
+            .await;
+        shutdown.cancel();
+        tracker.close();
+        if tokio::time::timeout(Duration::from_secs(cfg.shutdown_grace_secs), tracker.wait())
+            .await
+            .is_err()
+        {
+            warn!(
+                grace_secs = cfg.shutdown_grace_secs,
+                "tasks still running after the grace period"
+            );
+        }
+        let _ = std::fs::remove_file(&ready);
+        tokio::task::spawn_blocking(move || db.flush())
+            .await
+            .map_err(|e| Error::HubUnavailable(e.to_string()))??;
+        info!("node stopped");
+        served.map_err(|e| Error::Bind { addr: local_addr, source: std::io::Error::other(e) })
+    }
+}
