@@ -1,0 +1,111 @@
+//! Test support shared by the workspace's tests (dev-only): a throwaway federation PKI with a
+//! second, rogue CA for negative tests, and `eventually` for conditions that become true
+//! asynchronously.
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use pilot_model::CityCode;
+use pilot_pki::{Identity, InitOptions, TlsFiles};
+
+/// A federation PKI in a temporary directory, plus an independent rogue PKI whose certificates
+/// carry the same identities but must be refused.
+#[derive(Debug)]
+pub struct TestPki {
+    dir: tempfile::TempDir,
+    rogue: tempfile::TempDir,
+    /// The cities with certificates.
+    pub cities: Vec<CityCode>,
+}
+
+impl TestPki {
+    /// A PKI for the given city codes.
+    pub fn new(cities: &[&str]) -> anyhow::Result<Self> {
+        let cities = cities.iter().map(|c| CityCode::parse(c)).collect::<Result<Vec<_>, _>>()?;
+        let opts =
+            InitOptions { cities: cities.clone(), validity_days: 30, ..InitOptions::default() };
+        let dir = tempfile::tempdir()?;
+        pilot_pki::init(dir.path(), &opts)?;
+        let rogue = tempfile::tempdir()?;
+        pilot_pki::init(rogue.path(), &opts)?;
+        Ok(TestPki { dir, rogue, cities })
+    }
+
+    /// The PKI directory.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The rogue PKI directory.
+    pub fn rogue_path(&self) -> &Path {
+        self.rogue.path()
+    }
+
+    /// Files of one identity.
+    pub fn tls(&self, id: Identity) -> TlsFiles {
+        TlsFiles::for_identity(self.path(), id)
+    }
+
+    /// Files of one identity under the rogue CA.
+    pub fn rogue_tls(&self, id: Identity) -> TlsFiles {
+        TlsFiles::for_identity(self.rogue_path(), id)
+    }
+
+    /// The path of a file inside the PKI directory.
+    pub fn file(&self, rel: &str) -> PathBuf {
+        self.path().join(rel)
+    }
+}
+
+/// Retries `check` until it returns `Ok`, or fails with the last error after `timeout`.
+pub async fn eventually<T, F, Fut>(timeout: Duration, mut check: F) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = anyhow::Result<T>>,
+{
+    let start = Instant::now();
+    loop {
+        match check().await {
+            Ok(v) => return Ok(v),
+            Err(e) if start.elapsed() >= timeout => {
+                return Err(e.context(format!("still failing after {timeout:?}")));
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn eventually_returns_the_first_success_and_reports_the_last_failure() {
+        let mut n = 0;
+        let v = eventually(Duration::from_secs(5), || {
+            n += 1;
+            let n = n;
+            async move { if n < 3 { anyhow::bail!("not yet {n}") } else { Ok(n) } }
+        })
+        .await
+        .unwrap();
+        assert_eq!(v, 3);
+        let err = eventually(Duration::from_millis(250), || async {
+            anyhow::bail!("never") as anyhow::Result<()>
+        })
+        .await
+        .unwrap_err();
+        assert!(format!("{err:#}").contains("never"), "{err:#}");
+    }
+
+    #[test]
+    fn the_rogue_pki_names_the_same_identities_under_another_ca() {
+        let pki = TestPki::new(&["421200"]).unwrap();
+        let id = Identity::City(pki.cities[0]);
+        assert!(pki.tls(id).load(Some(id)).is_ok());
+        let mut mixed = pki.rogue_tls(id);
+        mixed.ca = pki.tls(id).ca;
+        assert!(mixed.load(Some(id)).is_err(), "a rogue certificate does not chain to the real CA");
+    }
+}

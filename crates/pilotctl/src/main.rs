@@ -1,0 +1,78 @@
+//! `pilotctl`: the operator and staff command line for Pilotnet.
+//!
+//! - `pki init|issue`: bootstrap the federation PKI and add cities.
+//! - `devnet`: run a whole federation (hub + nodes) on this machine with demo data.
+//! - `matches`, `status`: national queries at the hub, and a city's matches at its node.
+
+#![allow(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    reason = "a command-line tool's output is its interface"
+)]
+
+mod client;
+mod demo;
+mod devnet;
+mod pki;
+mod query;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Pilotnet operator and staff tool.
+#[derive(Debug, Parser)]
+#[command(name = "pilotctl", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Federation PKI: CA, hub, national-centre and city certificates.
+    #[command(subcommand)]
+    Pki(pki::PkiCommand),
+    /// Runs a hub and city nodes on loopback with demo records, until Ctrl-C.
+    Devnet(devnet::DevnetArgs),
+    /// Lists cross-region matches: national (from the hub) or one city's (from its node).
+    Matches(query::MatchesArgs),
+    /// Lists the cities the hub knows, with record counts and last sync time.
+    Status(query::StatusArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("PILOTCTL_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("the tokio runtime starts");
+    let result = rt.block_on(async {
+        match cli.command {
+            Command::Pki(c) => pki::run(c),
+            Command::Devnet(a) => devnet::run(a).await,
+            Command::Matches(a) => query::matches(a).await,
+            Command::Status(a) => query::status(a).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("pilotctl: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The workspace's `../shared/data`, when pilotctl runs from a checkout.
+fn default_demo_data() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data")
+}

@@ -1,0 +1,410 @@
+//! End-to-end harness: builds the real binaries, starts them as child processes with configs
+//! written into a temporary directory (port 0; each writes its bound address to
+//! `<data_dir>/ready`), and gives typed clients for them.
+//!
+//! Also holds a recording TLS proxy that sits between a node and the hub, terminating TLS on
+//! both sides, so a test can read the plaintext that crosses the wire.
+
+#![allow(clippy::unwrap_used, clippy::print_stderr, reason = "test harness")]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use pilot_pki::{Identity, TlsFiles};
+use pilot_proto::pb;
+use rustls_pki_types::pem::PemObject as _;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
+
+pub use pilot_testkit::{TestPki, eventually};
+
+/// Paths of the built binaries.
+#[derive(Debug, Clone)]
+pub struct Binaries {
+    /// `pilot-hub`.
+    pub hub: PathBuf,
+    /// `pilot-node`.
+    pub node: PathBuf,
+    /// `pilotctl`.
+    pub pilotctl: PathBuf,
+}
+
+/// Builds (once per test process) and returns the binaries.
+pub fn binaries() -> &'static Binaries {
+    static BINS: OnceLock<Binaries> = OnceLock::new();
+    BINS.get_or_init(|| {
+        let build = |pkg: &str, bin: &str| -> PathBuf {
+            escargot::CargoBuild::new()
+                .manifest_path(Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml"))
+                .package(pkg)
+                .bin(bin)
+                .run()
+                .unwrap_or_else(|e| panic!("building {bin}: {e}"))
+                .path()
+                .to_owned()
+        };
+        Binaries {
+            hub: build("pilot-hub", "pilot-hub"),
+            node: build("pilot-node", "pilot-node"),
+            pilotctl: build("pilotctl", "pilotctl"),
+        }
+    })
+}
+
+/// A running child process, killed on drop.
+#[derive(Debug)]
+pub struct Process {
+    child: Child,
+    /// Its data directory.
+    pub data_dir: PathBuf,
+    /// Its log (stderr and stdout).
+    pub log: PathBuf,
+    /// The address it wrote to its ready file.
+    pub addr: String,
+}
+
+impl Process {
+    fn start(
+        bin: &Path,
+        config: &Path,
+        data_dir: &Path,
+        timeout: Duration,
+    ) -> anyhow::Result<Process> {
+        let log = data_dir.join("process.log");
+        let ready = data_dir.join("ready");
+        let _ = std::fs::remove_file(&ready);
+        let out = std::fs::OpenOptions::new().create(true).append(true).open(&log)?;
+        let child = Command::new(bin)
+            .arg("--config")
+            .arg(config)
+            .stdin(Stdio::null())
+            .stdout(out.try_clone()?)
+            .stderr(out)
+            .spawn()
+            .with_context(|| format!("starting {}", bin.display()))?;
+        let mut p = Process { child, data_dir: data_dir.to_owned(), log, addr: String::new() };
+        let start = Instant::now();
+        loop {
+            if let Ok(a) = std::fs::read_to_string(&ready)
+                && !a.trim().is_empty()
+            {
+                p.addr = a.trim().to_owned();
+                return Ok(p);
+            }
+            if let Some(status) = p.child.try_wait()? {
+                bail!("{} exited with {status} before ready:\n{}", bin.display(), p.log_text());
+            }
+            if start.elapsed() > timeout {
+                bail!("{} not ready after {timeout:?}:\n{}", bin.display(), p.log_text());
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+
+    /// The log so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Whether the process is still running.
+    pub fn is_alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Sends SIGTERM and waits up to `grace` for a clean exit; returns whether it exited 0.
+    pub fn terminate(&mut self, grace: Duration) -> bool {
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(self.child.id()).unwrap());
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        let start = Instant::now();
+        while start.elapsed() < grace {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.success();
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        let _ = self.child.kill();
+        false
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn tls_toml(files: &TlsFiles) -> String {
+    format!("[tls]\nca = {:?}\ncert = {:?}\nkey = {:?}\n", files.ca, files.cert, files.key)
+        .replace("\"\"", "\"")
+}
+
+/// Starts a hub with its data in `dir`.
+pub fn start_hub(pki: &TestPki, dir: &Path) -> anyhow::Result<Process> {
+    std::fs::create_dir_all(dir)?;
+    let cfg = dir.join("hub.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "data_dir = {:?}\nlisten = \"127.0.0.1:0\"\nshutdown_grace_secs = 5\n{}",
+            dir.display().to_string(),
+            tls_toml(&pki.tls(Identity::Hub))
+        ),
+    )?;
+    Process::start(&binaries().hub, &cfg, dir, Duration::from_secs(30))
+}
+
+/// Starts a node for `city` syncing to `hub_addr`, with its data in `dir`.
+pub fn start_node(
+    pki: &TestPki,
+    city: &str,
+    hub_addr: &str,
+    dir: &Path,
+) -> anyhow::Result<Process> {
+    std::fs::create_dir_all(dir)?;
+    let code = pilot_model::CityCode::parse(city)?;
+    let cfg = dir.join("node.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "city = \"{city}\"\ndata_dir = {:?}\nlisten = \"127.0.0.1:0\"\nshutdown_grace_secs = 5\n[hub]\nurl = \"https://{hub_addr}\"\n[sync]\nbackoff_min_ms = 50\nbackoff_max_ms = 1000\nidle_poll_ms = 200\n{}",
+            dir.display().to_string(),
+            tls_toml(&pki.tls(Identity::City(code)))
+        ),
+    )?;
+    Process::start(&binaries().node, &cfg, dir, Duration::from_secs(60))
+}
+
+/// A hub and nodes in one temporary directory.
+#[derive(Debug)]
+pub struct Cluster {
+    /// The PKI.
+    pub pki: TestPki,
+    /// The hub.
+    pub hub: Process,
+    /// The nodes, in the order of `pki.cities`.
+    pub nodes: Vec<Process>,
+    /// Where everything lives.
+    pub dir: tempfile::TempDir,
+}
+
+impl Cluster {
+    /// Starts a hub and one node per city.
+    pub fn start(cities: &[&str]) -> anyhow::Result<Cluster> {
+        let pki = TestPki::new(cities)?;
+        let dir = tempfile::tempdir()?;
+        let hub = start_hub(&pki, &dir.path().join("hub"))?;
+        let nodes = cities
+            .iter()
+            .map(|c| start_node(&pki, c, &hub.addr, &dir.path().join(format!("node-{c}"))))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        Ok(Cluster { pki, hub, nodes, dir })
+    }
+
+    /// The intake client of node `i`.
+    pub async fn intake(
+        &self,
+        i: usize,
+    ) -> anyhow::Result<pb::intake_client::IntakeClient<Channel>> {
+        intake(&self.nodes[i].addr).await
+    }
+
+    /// A hub channel authenticated as `id`.
+    pub async fn hub_as(&self, id: Identity) -> anyhow::Result<Channel> {
+        hub_channel(&self.hub.addr, &self.pki.tls(id)).await
+    }
+}
+
+/// A node intake client.
+pub async fn intake(addr: &str) -> anyhow::Result<pb::intake_client::IntakeClient<Channel>> {
+    let ch = Endpoint::from_shared(format!("http://{addr}"))?.connect().await?;
+    Ok(pb::intake_client::IntakeClient::new(ch))
+}
+
+/// A channel to the hub presenting the certificate in `files` (not checked, so tests can
+/// present wrong ones).
+pub async fn hub_channel(addr: &str, files: &TlsFiles) -> anyhow::Result<Channel> {
+    let read = |p: &Path| std::fs::read(p).with_context(|| p.display().to_string());
+    let tls = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(read(&files.ca)?))
+        .identity(tonic::transport::Identity::from_pem(read(&files.cert)?, read(&files.key)?))
+        .domain_name("localhost");
+    Ok(Endpoint::from_shared(format!("https://{addr}"))?
+        .tls_config(tls)?
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(30))
+        .connect()
+        .await?)
+}
+
+/// A demand row.
+pub fn demand(ext: &str, title: &str, description: &str, field: &str) -> pb::RecordInput {
+    pb::RecordInput {
+        external_id: ext.into(),
+        body: Some(pb::record_input::Body::Demand(pb::Demand {
+            title: title.into(),
+            description: description.into(),
+            fields: vec![field.into()],
+            ..Default::default()
+        })),
+        ..Default::default()
+    }
+}
+
+/// An achievement row.
+pub fn achievement(
+    ext: &str,
+    title: &str,
+    abstract_text: &str,
+    keywords: &[&str],
+    field: &str,
+) -> pb::RecordInput {
+    pb::RecordInput {
+        external_id: ext.into(),
+        body: Some(pb::record_input::Body::Achievement(pb::Achievement {
+            title: title.into(),
+            r#abstract: abstract_text.into(),
+            keywords: keywords.iter().map(|k| k.to_string()).collect(),
+            fields: vec![field.into()],
+            trl: 6,
+            ..Default::default()
+        })),
+        ..Default::default()
+    }
+}
+
+/// Upserts rows and asserts none was rejected.
+pub async fn upsert_all(
+    client: &mut pb::intake_client::IntakeClient<Channel>,
+    rows: Vec<pb::RecordInput>,
+) -> anyhow::Result<pb::UpsertReply> {
+    let reply =
+        client.upsert(pb::UpsertRequest { records: rows, first_row: 1 }).await?.into_inner();
+    if reply.rejected > 0 {
+        bail!(
+            "rows rejected: {:?}",
+            reply.rows.iter().filter(|r| !r.errors.is_empty()).collect::<Vec<_>>()
+        );
+    }
+    Ok(reply)
+}
+
+/// Every byte of every file under `dir`.
+pub fn all_bytes_under(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if let Ok(b) = std::fs::read(&p) {
+                out.push((p, b));
+            }
+        }
+    }
+    out
+}
+
+/// Whether `needle` occurs in `hay`.
+pub fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty() && hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// A TLS-terminating proxy that records the plaintext in both directions.
+///
+/// It presents the hub's certificate to the node and the node's certificate to the hub, as a
+/// man in the middle that holds the federation's keys would (here: the test, which owns the PKI).
+#[derive(Debug, Clone)]
+pub struct RecordingProxy {
+    /// The address nodes should use as the hub.
+    pub addr: String,
+    /// Plaintext seen so far, both directions.
+    pub seen: Arc<Mutex<Vec<u8>>>,
+}
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+impl RecordingProxy {
+    /// Starts the proxy in front of `hub_addr`, forwarding as `client` (a city identity).
+    pub async fn start(
+        pki: &TestPki,
+        hub_addr: &str,
+        client: Identity,
+    ) -> anyhow::Result<RecordingProxy> {
+        let hub_files = pki.tls(Identity::Hub);
+        let certs: Vec<CertificateDer<'static>> =
+            CertificateDer::pem_file_iter(&hub_files.cert)?.collect::<Result<_, _>>()?;
+        let key = PrivateKeyDer::from_pem_file(&hub_files.key)?;
+        let mut server = rustls::ServerConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()?
+            .with_no_client_auth()
+            .with_single_cert(certs, key)?;
+        server.alpn_protocols = vec![b"h2".to_vec()];
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server));
+
+        let node_files = pki.tls(client);
+        let mut roots = rustls::RootCertStore::empty();
+        for c in CertificateDer::pem_file_iter(&node_files.ca)? {
+            roots.add(c?)?;
+        }
+        let certs: Vec<CertificateDer<'static>> =
+            CertificateDer::pem_file_iter(&node_files.cert)?.collect::<Result<_, _>>()?;
+        let key = PrivateKeyDer::from_pem_file(&node_files.key)?;
+        let mut client_cfg = rustls::ClientConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()?
+            .with_root_certificates(roots)
+            .with_client_auth_cert(certs, key)?;
+        client_cfg.alpn_protocols = vec![b"h2".to_vec()];
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(client_cfg));
+
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?.to_string();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let (hub_addr, seen2) = (hub_addr.to_owned(), seen.clone());
+        tokio::spawn(async move {
+            while let Ok((inbound, _)) = listener.accept().await {
+                let (acceptor, connector, hub_addr, seen) =
+                    (acceptor.clone(), connector.clone(), hub_addr.clone(), seen2.clone());
+                tokio::spawn(async move {
+                    let Ok(down) = acceptor.accept(inbound).await else { return };
+                    let Ok(tcp) = tokio::net::TcpStream::connect(&hub_addr).await else { return };
+                    let Ok(up) =
+                        connector.connect(ServerName::try_from("localhost").unwrap(), tcp).await
+                    else {
+                        return;
+                    };
+                    let (mut dr, mut dw) = tokio::io::split(down);
+                    let (mut ur, mut uw) = tokio::io::split(up);
+                    let s1 = seen.clone();
+                    let a = async move {
+                        let mut buf = vec![0u8; 16 << 10];
+                        while let Ok(n) = dr.read(&mut buf).await {
+                            if n == 0 || uw.write_all(&buf[..n]).await.is_err() {
+                                break;
+                            }
+                            s1.lock().unwrap().extend_from_slice(&buf[..n]);
+                        }
+                    };
+                    let b = async move {
+                        let mut buf = vec![0u8; 16 << 10];
+                        while let Ok(n) = ur.read(&mut buf).await {
+                            if n == 0 || dw.write_all(&buf[..n]).await.is_err() {
+                                break;
+                            }
+                            seen.lock().unwrap().extend_from_slice(&buf[..n]);
+                        }
+                    };
+                    tokio::join!(a, b);
+                });
+            }
+        });
+        Ok(RecordingProxy { addr, seen })
+    }
+}
