@@ -263,7 +263,11 @@ mod tests {
             let mut ceiling = 200;
             for _ in 0..12 {
                 let d = b.next_delay(random).as_millis() as u64;
-                assert!((ceiling / 2..=ceiling).contains(&d), "{d} outside [{}, {ceiling}] for random {random}", ceiling / 2);
+                assert!(
+                    (ceiling / 2..=ceiling).contains(&d),
+                    "{d} outside [{}, {ceiling}] for random {random}",
+                    ceiling / 2
+                );
                 ceiling = (ceiling * 2).min(30_000);
             }
         }
@@ -271,7 +275,10 @@ mod tests {
         for _ in 0..20 {
             b.next_delay(1);
         }
-        assert!(b.next_delay(u64::MAX).as_millis() >= 15_000, "capped ceiling stays at the maximum");
+        assert!(
+            b.next_delay(u64::MAX).as_millis() >= 15_000,
+            "capped ceiling stays at the maximum"
+        );
         b.reset();
         assert!(b.next_delay(u64::MAX).as_millis() <= 200, "reset starts over");
     }

@@ -34,24 +34,48 @@ pub struct Binaries {
 }
 
 /// Builds (once per test process) and returns the binaries.
+///
+/// NB: this runs the same `cargo build --workspace --bins` as `scripts/test`, so under the test
+/// script it is a no-op. Building packages one by one (as escargot does) resolves features
+/// differently and recompiles half the dependency tree, which costs most of a minute.
 pub fn binaries() -> &'static Binaries {
     static BINS: OnceLock<Binaries> = OnceLock::new();
     BINS.get_or_init(|| {
-        let build = |pkg: &str, bin: &str| -> PathBuf {
-            escargot::CargoBuild::new()
-                .manifest_path(Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml"))
-                .package(pkg)
-                .bin(bin)
-                .run()
-                .unwrap_or_else(|e| panic!("building {bin}: {e}"))
-                .path()
-                .to_owned()
-        };
-        Binaries {
-            hub: build("pilot-hub", "pilot-hub"),
-            node: build("pilot-node", "pilot-node"),
-            pilotctl: build("pilotctl", "pilotctl"),
+        let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        // NB: `cargo` from PATH, not $CARGO: under rustup, $CARGO can name another toolchain's
+        // cargo than the pinned one, and the two invalidate each other's build fingerprints.
+        let mut cmd = Command::new("cargo");
+        // Cargo's per-package variables leak into this process; ring's build script watches
+        // CARGO_PKG_NAME, so passing them on would rebuild it (and everything above it).
+        for (k, _) in std::env::vars_os() {
+            if let Some(k) = k.to_str()
+                && (k.starts_with("CARGO_PKG_")
+                    || k.starts_with("CARGO_MANIFEST_")
+                    || k.starts_with("CARGO_CRATE_")
+                    || k == "CARGO_PRIMARY_PACKAGE")
+            {
+                cmd.env_remove(k);
+            }
         }
+        let status = cmd
+            .current_dir(&workspace)
+            .args(["build", "--workspace", "--bins", "--quiet"])
+            .status()
+            .expect("running cargo build");
+        assert!(status.success(), "cargo build --workspace --bins failed");
+        // Test executables live in target/<profile>/deps; the binaries one level up.
+        let exe = std::env::current_exe().expect("test executable path");
+        let dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("target/<profile>/deps has two parents")
+            .to_owned();
+        let bin = |name: &str| {
+            let p = dir.join(name);
+            assert!(p.exists(), "{} was not built", p.display());
+            p
+        };
+        Binaries { hub: bin("pilot-hub"), node: bin("pilot-node"), pilotctl: bin("pilotctl") }
     })
 }
 

@@ -85,7 +85,9 @@ pub fn status_from_pb(v: i32) -> Result<Option<Status>> {
         Ok(pb::Status::Closed) => Some(Status::Closed),
         Ok(pb::Status::Withdrawn) => Some(Status::Withdrawn),
         Err(_) => {
-            return Err(pilot_model::Error::invalid("status", format!("{v} is not a status")).into());
+            return Err(
+                pilot_model::Error::invalid("status", format!("{v} is not a status")).into()
+            );
         }
     })
 }

@@ -70,8 +70,20 @@ fn binaries(args: &DevnetArgs) -> anyhow::Result<(PathBuf, PathBuf)> {
             let dir = exe.parent().context("pilotctl has no directory")?.to_owned();
             let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
             if workspace.join("Cargo.toml").exists() {
-                let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-                let mut cmd = std::process::Command::new(cargo);
+                // `cargo` from PATH honours rust-toolchain.toml; $CARGO may name another toolchain.
+                let mut cmd = std::process::Command::new("cargo");
+                // `cargo run` passes its per-package variables on; ring's build script watches
+                // CARGO_PKG_NAME, so they would force a rebuild of the TLS stack every time.
+                for (k, _) in std::env::vars_os() {
+                    if let Some(k) = k.to_str()
+                        && (k.starts_with("CARGO_PKG_")
+                            || k.starts_with("CARGO_MANIFEST_")
+                            || k.starts_with("CARGO_CRATE_")
+                            || k == "CARGO_PRIMARY_PACKAGE")
+                    {
+                        cmd.env_remove(k);
+                    }
+                }
                 cmd.current_dir(&workspace).args([
                     "build",
                     "-q",
