@@ -859,6 +859,13 @@ fn org_forms(name: &str) -> Vec<(String, PiiKind)> {
         if brand.chars().count() >= 2 && brand != core {
             v.push((brand.to_owned(), k));
         }
+        // The trade name (字号) is usually the brand's first two characters, and staff write
+        // it alone (湖北星源隔膜科技 → 星源隔膜 → 星源公司). The line-of-business list cannot
+        // name every product word, so a longer brand also yields its first two characters.
+        let han: Vec<char> = brand.chars().collect();
+        if han.len() >= 4 && han.iter().all(|c| is_han(*c)) {
+            v.push((han[..2].iter().collect(), k));
+        }
     }
     v
 }
@@ -1117,7 +1124,9 @@ mod tests {
             ["湖北星源新材料科技有限公司", "湖北星源新材料科技", "星源"]
         );
         assert_eq!(forms("宁德时代新能源科技股份有限公司")[2], "宁德时代");
-        assert_eq!(forms("黄石市华新水泥有限公司")[2], "华新水泥");
+        assert_eq!(forms("黄石市华新水泥有限公司")[2..], ["华新水泥", "华新"]);
+        // A product word the line-of-business list lacks still leaves the trade name.
+        assert!(forms("湖北星源隔膜科技有限公司").contains(&"星源".to_owned()));
         assert_eq!(forms("咸宁市华泰农业发展有限公司")[2], "华泰");
         assert_eq!(
             forms("Huazhong University of Science and Technology"),
