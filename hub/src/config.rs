@@ -109,6 +109,13 @@ mod tests {
     }
 
     #[test]
+    fn the_documented_example_config_loads() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/config/hub.toml");
+        let cfg = Config::load(Some(&path), Vec::new()).unwrap();
+        assert_eq!(cfg.limits.max_message_bytes, 4 << 20);
+    }
+
+    #[test]
     fn missing_tls_is_named() {
         let msg = Config::load(None, Vec::new()).unwrap_err().to_string();
         assert!(msg.contains("tls"), "{msg}");

@@ -226,6 +226,14 @@ mod tests {
     }
 
     #[test]
+    fn the_documented_example_config_loads() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/config/node.toml");
+        let cfg = Config::load(Some(&path), Vec::new()).unwrap();
+        assert_eq!(cfg.city.to_string(), "421200");
+        assert_eq!(cfg.sync.backoff_max_ms, 30_000);
+    }
+
+    #[test]
     fn a_bad_city_code_names_the_key() {
         let mut e = base();
         e.push(("PILOT_NODE__CITY".into(), "999999".into()));
