@@ -227,7 +227,8 @@ mod tests {
 
     #[test]
     fn the_documented_example_config_loads() {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/config/node.toml");
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/config/node.toml");
         let cfg = Config::load(Some(&path), Vec::new()).unwrap();
         assert_eq!(cfg.city.to_string(), "421200");
         assert_eq!(cfg.sync.backoff_max_ms, 30_000);
