@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use pilot_anon::{Anonymizer, Outcome};
+use pilot_anon::{Anonymizer, HoldReason, Outcome};
 use pilot_model::Seq;
 use pilot_proto::pb;
 use pilot_store::{NodeStore, OutboxOp};
@@ -78,10 +78,15 @@ pub fn build_batch(
                 }
                 match anon.anonymize(&stored.record) {
                     Outcome::Share(summary) => {
+                        store.set_held(&entry.local_id, None)?;
                         pb::outbox_entry::Change::Upsert(pb::Summary::from(&summary))
                     }
                     Outcome::Withhold { tombstone, reason } => {
-                        debug!(local_id = %entry.local_id, reason = reason.code(), "held back");
+                        // A record that is simply not shared (draft, closed, withdrawn) is not
+                        // "held back": only the privacy gate's refusals are.
+                        let held = !matches!(reason, HoldReason::NotShared(_));
+                        store.set_held(&entry.local_id, held.then_some(reason.code()))?;
+                        debug!(local_id = %entry.local_id, reason = reason.code(), "not shared");
                         pb::outbox_entry::Change::Tombstone(pb::Tombstone::from(&tombstone))
                     }
                 }

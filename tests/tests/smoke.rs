@@ -78,6 +78,20 @@ async fn a_demand_in_one_city_matches_an_achievement_in_another() {
     .await
     .unwrap();
 
+    // A record the privacy gate refuses (too little technical text to be useful) stays home,
+    // and its node says so.
+    upsert_all(&mut guangzhou, vec![demand("D-THIN", "求助", "请联系我们", "0823")]).await.unwrap();
+    eventually(Duration::from_secs(30), || {
+        let mut g = guangzhou.clone();
+        async move {
+            let stats = g.stats(pb::StatsRequest {}).await?.into_inner();
+            anyhow::ensure!(stats.held_back == 1 && stats.acked_seq == stats.last_seq, "{stats:?}");
+            Ok(())
+        }
+    })
+    .await
+    .unwrap();
+
     // The national centre sees the cross-region match, with the shared terms as its reason.
     let found = eventually(Duration::from_secs(30), || async {
         let ms = national_matches(&cluster).await?;
@@ -131,6 +145,12 @@ async fn a_demand_in_one_city_matches_an_achievement_in_another() {
         .output()
         .unwrap();
     let table = String::from_utf8(out.stdout).unwrap();
+    let guangzhou_row = table.lines().find(|l| l.starts_with(GUANGZHOU)).unwrap();
+    assert_eq!(
+        guangzhou_row.split_whitespace().nth(2),
+        Some("0"),
+        "the held-back demand is not at the hub: {table}"
+    );
     assert!(
         table.contains("Xianning") && table.contains("Quanzhou") && table.contains("3 cities"),
         "{table}"

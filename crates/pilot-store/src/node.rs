@@ -14,6 +14,7 @@ const EXTERNAL: &str = "node/external";
 const OUTBOX: &str = "node/outbox";
 const LEDGER: &str = "node/ledger";
 const META: &str = "node/meta";
+const HELD: &str = "node/held";
 
 const META_LAST_SEQ: &[u8] = b"last_seq";
 const META_ACKED_SEQ: &[u8] = b"acked_seq";
@@ -82,6 +83,7 @@ pub struct NodeStore {
     outbox: sled::Tree,
     ledger: sled::Tree,
     meta: sled::Tree,
+    held: sled::Tree,
 }
 
 /// The id prefix of each bank, so that a prefix scan lists one bank.
@@ -108,6 +110,7 @@ impl NodeStore {
             outbox: db.tree(OUTBOX)?,
             ledger: db.tree(LEDGER)?,
             meta: db.tree(META)?,
+            held: db.tree(HELD)?,
             db: db.clone(),
         })
     }
@@ -218,15 +221,17 @@ impl NodeStore {
     ///
     /// Returns the deleted record, or `None` if there was none.
     pub fn delete(&self, id: &LocalId) -> Result<Option<StoredRecord>> {
-        let trees = (&self.records, &self.external, &self.outbox, &self.ledger, &self.meta);
+        let trees =
+            (&self.records, &self.external, &self.outbox, &self.ledger, &self.meta, &self.held);
         trees
-            .transaction(|(records, external, outbox, ledger, meta)| {
+            .transaction(|(records, external, outbox, ledger, meta, held)| {
                 let Some(bytes) = records.remove(id.as_str())? else { return Ok(None) };
                 let old: StoredRecord = decode(RECORDS, &bytes).or_else(abort)?;
                 if let Some(ext) = &old.record.external_id {
                     external.remove(ext.as_bytes())?;
                 }
                 ledger.remove(old.pseudonym.as_str().as_bytes())?;
+                held.remove(id.as_str().as_bytes())?;
                 let seq = u64_value(META, meta.get(META_LAST_SEQ)?.as_deref()).or_else(abort)? + 1;
                 meta.insert(META_LAST_SEQ, &seq_key(seq))?;
                 let entry = OutboxEntry {
@@ -268,6 +273,29 @@ impl NodeStore {
             }
             None => Ok(None),
         }
+    }
+
+    /// Records that the privacy gate held back at their last send, or clears the mark.
+    ///
+    /// `reason` is the gate's stable reason code; `None` means the record was shared.
+    pub fn set_held(&self, id: &LocalId, reason: Option<&str>) -> Result<()> {
+        match reason {
+            Some(r) => self.held.insert(id.as_str().as_bytes(), r.as_bytes()).map(|_| ()),
+            None => self.held.remove(id.as_str().as_bytes()).map(|_| ()),
+        }
+        .map_err(|e| self.sled_err(e))
+    }
+
+    /// Records currently held back by the privacy gate, with their reason codes.
+    pub fn held_back(&self) -> Result<Vec<(LocalId, String)>> {
+        let mut out = Vec::new();
+        for item in self.held.iter() {
+            let (k, v) = item.map_err(|e| self.sled_err(e))?;
+            let id = std::str::from_utf8(&k).ok().and_then(|s| LocalId::parse(s).ok());
+            let id = id.ok_or_else(|| Error::corrupt(HELD, "key is not a local id"))?;
+            out.push((id, String::from_utf8_lossy(&v).into_owned()));
+        }
+        Ok(out)
     }
 
     /// Lists records in local-id order, optionally of one bank, starting after `after`.
@@ -478,6 +506,21 @@ mod tests {
         assert_eq!(rest.len(), 2);
         assert_eq!(rest[1].1.op, OutboxOp::Delete);
         assert_eq!(s.counts().unwrap().demands, 4);
+    }
+
+    #[test]
+    fn held_back_marks_are_set_cleared_and_dropped_with_the_record() {
+        let (_d, s) = store();
+        let a = demand(&s, None, "a");
+        let b = demand(&s, None, "b");
+        s.put(a.clone(), pseudo(1)).unwrap();
+        s.put(b.clone(), pseudo(2)).unwrap();
+        s.set_held(&a.local_id, Some("too_few_terms")).unwrap();
+        s.set_held(&b.local_id, Some("residual_identifier")).unwrap();
+        s.set_held(&b.local_id, None).unwrap();
+        assert_eq!(s.held_back().unwrap(), vec![(a.local_id.clone(), "too_few_terms".to_owned())]);
+        s.delete(&a.local_id).unwrap();
+        assert!(s.held_back().unwrap().is_empty());
     }
 
     #[test]

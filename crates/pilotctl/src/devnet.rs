@@ -157,12 +157,16 @@ async fn wait_ready(p: &mut Proc, ready: &Path, timeout: Duration) -> anyhow::Re
     }
 }
 
-/// Sends SIGTERM and waits; SIGKILL after `grace`.
-async fn stop(p: &mut Proc, grace: Duration) {
+/// Sends SIGTERM, so the child drains and flushes.
+fn signal_stop(p: &Proc) {
     if let Some(pid) = p.child.id() {
         let pid = nix::unistd::Pid::from_raw(i32::try_from(pid).unwrap_or(i32::MAX));
         let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
     }
+}
+
+/// Waits for a signalled child; SIGKILL after `grace`.
+async fn wait_stopped(p: &mut Proc, grace: Duration) {
     if tokio::time::timeout(grace, p.child.wait()).await.is_err() {
         eprintln!("{} did not stop within {grace:?}; killing it", p.name);
         let _ = p.child.kill().await;
@@ -282,22 +286,20 @@ pub(crate) async fn run(args: DevnetArgs) -> anyhow::Result<()> {
         }
     };
     eprintln!("stopping {} nodes and the hub …", nodes.len());
+    // Nodes first, all at once, so that none is left pushing to a hub that is gone; then the hub.
     let grace = Duration::from_secs(15);
-    let stops = nodes.iter_mut().map(|(_, p)| stop(p, grace));
-    futures_join_all(stops).await;
-    stop(&mut hub, grace).await;
+    for (_, p) in &nodes {
+        signal_stop(p);
+    }
+    for (_, p) in &mut nodes {
+        wait_stopped(p, grace).await;
+    }
+    signal_stop(&hub);
+    wait_stopped(&mut hub, grace).await;
     eprintln!("stopped");
     match died {
         Some(msg) => bail!(msg),
         None => Ok(()),
-    }
-}
-
-/// Awaits every future (the handful of children makes a plain sequential poll fine).
-async fn futures_join_all<F: std::future::Future<Output = ()>>(futs: impl Iterator<Item = F>) {
-    let set: Vec<_> = futs.map(Box::pin).collect();
-    for f in set {
-        f.await;
     }
 }
 

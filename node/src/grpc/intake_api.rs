@@ -174,7 +174,7 @@ impl pb::intake_server::Intake for IntakeApi {
                     experts: c.experts,
                     last_seq: s.last_seq()?.0,
                     acked_seq: s.acked_seq()?.0,
-                    held_back: 0,
+                    held_back: s.held_back()?.len() as u64,
                     hub_connected: connected,
                 })
             })
