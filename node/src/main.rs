@@ -1,11 +1,10 @@
-//! `pilot-node --config FILE`: loads the config, sets up logging, binds and serves until SIGINT
-//! or SIGTERM.
+//! `pilot-node --config FILE`: loads the config, sets up logging, binds and serves until
+//! SIGINT or SIGTERM.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use tokio_util::sync::CancellationToken;
 
 /// The Pilotnet city node.
 #[derive(Debug, Parser)]
@@ -18,37 +17,11 @@ struct Cli {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let cfg = match pilot_node::config::Config::load(cli.config.as_deref(), std::env::vars()) {
-        Ok(c) => c,
-        Err(e) => {
-            #[allow(
-                clippy::print_stderr,
-                reason = "logging is not set up before the config is read"
-            )]
-            {
-                eprintln!("pilot-node: {e}");
-            }
-            return ExitCode::from(pilot_config::EXIT_CONFIG as u8);
-        }
-    };
-    cfg.log.init();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("the tokio runtime starts");
-    match rt.block_on(run(cfg)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            tracing::error!(error = %e, "pilot-node failed");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-async fn run(cfg: pilot_node::config::Config) -> anyhow::Result<()> {
-    let bound = pilot_node::server::bind(cfg).await?;
-    let token = CancellationToken::new();
-    tokio::spawn(pilot_config::shutdown_signal(token.clone()));
-    bound.serve(token).await?;
-    Ok(())
+    let cfg = pilot_node::config::Config::load(cli.config.as_deref(), std::env::vars());
+    pilot_config::run_main(
+        "pilot-node",
+        cfg,
+        |c| &c.log,
+        |cfg, token| async move { pilot_node::server::bind(cfg).await?.serve(token).await },
+    )
 }

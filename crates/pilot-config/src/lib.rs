@@ -176,6 +176,52 @@ impl LogConfig {
     }
 }
 
+/// The `main` both binaries share: report a bad config (exit 64), set up logging, run `serve`
+/// on a multi-threaded runtime until SIGINT or SIGTERM cancels its token, and exit 1 with the
+/// error logged if it fails.
+pub fn run_main<C, F, Fut, E>(
+    binary: &str,
+    config: Result<C, Error>,
+    log: impl FnOnce(&C) -> &LogConfig,
+    serve: F,
+) -> std::process::ExitCode
+where
+    F: FnOnce(C, tokio_util::sync::CancellationToken) -> Fut,
+    Fut: std::future::Future<Output = Result<(), E>>,
+    E: std::fmt::Display,
+{
+    let cfg = match config {
+        Ok(c) => c,
+        Err(e) => {
+            #[allow(
+                clippy::print_stderr,
+                reason = "logging is not set up before the config is read"
+            )]
+            {
+                eprintln!("{binary}: {e}");
+            }
+            return std::process::ExitCode::from(EXIT_CONFIG as u8);
+        }
+    };
+    log(&cfg).init();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("the tokio runtime starts");
+    let result = rt.block_on(async {
+        let token = tokio_util::sync::CancellationToken::new();
+        tokio::spawn(shutdown_signal(token.clone()));
+        serve(cfg, token).await
+    });
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "{binary} failed");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
 /// Cancels `token` on SIGINT (Ctrl-C) or SIGTERM (what Docker and systemd send to stop).
 pub async fn shutdown_signal(token: tokio_util::sync::CancellationToken) {
     use tokio::signal::unix::{SignalKind, signal};
