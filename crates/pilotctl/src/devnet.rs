@@ -84,18 +84,14 @@ fn binaries(args: &DevnetArgs) -> anyhow::Result<(PathBuf, PathBuf)> {
                         cmd.env_remove(k);
                     }
                 }
-                cmd.current_dir(&workspace).args([
-                    "build",
-                    "-q",
-                    "-p",
-                    "pilot-hub",
-                    "-p",
-                    "pilot-node",
-                ]);
+                // The same build as scripts/test and the end-to-end tests, so that the three share one
+                // set of artifacts: building single packages resolves features differently and
+                // would compile the dependency tree a second time.
+                cmd.current_dir(&workspace).args(["build", "-q", "--workspace", "--bins"]);
                 if dir.ends_with("release") {
                     cmd.arg("--release");
                 }
-                eprintln!("building pilot-hub and pilot-node …");
+                eprintln!("building pilot-hub and pilot-node (cargo build --workspace --bins) …");
                 let status = cmd.status().context("running cargo build")?;
                 anyhow::ensure!(status.success(), "cargo build of pilot-hub and pilot-node failed");
             }
