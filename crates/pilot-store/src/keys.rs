@@ -29,11 +29,3 @@ pub(crate) fn encode<T: Serialize>(v: &T) -> Vec<u8> {
 pub(crate) fn decode<T: DeserializeOwned>(tree: &'static str, bytes: &[u8]) -> Result<T> {
     serde_json::from_slice(bytes).map_err(|e| Error::corrupt(tree, e))
 }
-
-/// Decodes a big-endian u64 meta value.
-pub(crate) fn u64_value(tree: &'static str, v: Option<&[u8]>) -> Result<u64> {
-    match v {
-        None => Ok(0),
-        Some(b) => seq_from_key(tree, b),
-    }
-}

@@ -17,7 +17,9 @@ use std::path::{Path, PathBuf};
 
 pub use error::{Error, Result};
 pub use hub::{ApplyOutcome, Change, CityState, HubStore, StoredSummary};
-pub use node::{Counts, NodeStore, OutboxEntry, OutboxOp, PutOutcome, StoredRecord};
+pub use node::{
+    Counts, NodeStore, OutboxEntry, OutboxOp, PutOutcome, SentEntry, StoredRecord, WriteBatch,
+};
 
 /// An open sled database with a durable flush.
 #[derive(Debug, Clone)]

@@ -1,24 +1,63 @@
-//! The node's trees: raw records, the external-id index, the outbox, the pseudonym ledger and
-//! metadata (sequence counters, the hub's acknowledgement, the node secret).
+//! The node's data: raw records, the external-id index, the outbox, the pseudonym index,
+//! held-back marks and metadata, all in ONE sled tree under key prefixes, plus the sharing
+//! ledger (what was sent to the hub) in a tree of its own.
+//!
+//! One tree, because sled's `apply_batch` is atomic within a tree: a whole import batch (every
+//! record, its outbox entry and its index entries) commits at once, at close to bare-sled speed,
+//! which multi-tree transactions do not reach.
+//! Writers are serialised by a mutex held by [`WriteBatch`]; readers never wait.
+//!
+//! Key layout of the `node` tree:
+//! - `r/<local id>` → [`StoredRecord`] (JSON)
+//! - `x/<external id>` → local id
+//! - `o/<seq, 8 bytes big-endian>` → [`OutboxEntry`] (JSON)
+//! - `p/<pseudonym>` → local id
+//! - `h/<local id>` → reason code of the privacy gate's last refusal
+//! - `m/<name>` → metadata (`last_seq`, `acked_seq`, `next_id`, `secret`)
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use pilot_model::{Kind, LocalId, Pseudonym, Record, Seq};
 use serde::{Deserialize, Serialize};
-use sled::Transactional;
-use sled::transaction::{ConflictableTransactionError, TransactionError};
 
-use crate::keys::{decode, encode, seq_from_key, seq_key, u64_value};
+use crate::keys::{decode, encode, seq_from_key, seq_key};
 use crate::{Db, Error, Result};
 
-const RECORDS: &str = "node/records";
-const EXTERNAL: &str = "node/external";
-const OUTBOX: &str = "node/outbox";
-const LEDGER: &str = "node/ledger";
-const META: &str = "node/meta";
-const HELD: &str = "node/held";
+const TREE: &str = "node";
+const SENT: &str = "node/sent";
 
-const META_LAST_SEQ: &[u8] = b"last_seq";
-const META_ACKED_SEQ: &[u8] = b"acked_seq";
-const META_SECRET: &[u8] = b"secret";
+const LAST_SEQ: &[u8] = b"m/last_seq";
+const ACKED_SEQ: &[u8] = b"m/acked_seq";
+const NEXT_ID: &[u8] = b"m/next_id";
+const SECRET: &[u8] = b"m/secret";
+
+fn key(prefix: &str, rest: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(prefix.len() + rest.len());
+    k.extend_from_slice(prefix.as_bytes());
+    k.extend_from_slice(rest);
+    k
+}
+
+fn record_key(id: &LocalId) -> Vec<u8> {
+    key("r/", id.as_str().as_bytes())
+}
+
+fn outbox_key(seq: u64) -> Vec<u8> {
+    key("o/", &seq_key(seq))
+}
+
+fn u64_of(v: Option<&[u8]>) -> Result<u64> {
+    match v {
+        None => Ok(0),
+        Some(b) => seq_from_key(TREE, b),
+    }
+}
+
+fn local_id_of(tree: &'static str, b: &[u8]) -> Result<LocalId> {
+    let s = std::str::from_utf8(b).map_err(|e| Error::corrupt(tree, e))?;
+    LocalId::parse(s).map_err(|e| Error::corrupt(tree, e))
+}
 
 /// A record with its pseudonym and the sequence of its latest change (its version at the hub).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -52,7 +91,7 @@ pub struct OutboxEntry {
     pub op: OutboxOp,
 }
 
-/// The result of [`NodeStore::put`].
+/// The result of a put.
 #[derive(Debug, Clone, PartialEq)]
 pub enum PutOutcome {
     /// A new record was stored.
@@ -61,6 +100,15 @@ pub enum PutOutcome {
     Updated(StoredRecord),
     /// The record equals what is stored; nothing was written.
     Unchanged(StoredRecord),
+}
+
+impl PutOutcome {
+    /// The stored record, whatever happened.
+    pub fn stored(&self) -> &StoredRecord {
+        match self {
+            PutOutcome::Created(s) | PutOutcome::Updated(s) | PutOutcome::Unchanged(s) => s,
+        }
+    }
 }
 
 /// Record counts by bank.
@@ -74,16 +122,34 @@ pub struct Counts {
     pub experts: u64,
 }
 
+/// One entry of the sharing ledger: a summary version (or tombstone) that was sent to the hub.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SentEntry {
+    /// The batch it travelled in (per node, increasing).
+    pub batch: u64,
+    /// The outbox sequence, which is the version at the hub.
+    pub seq: Seq,
+    /// When it was sent, in milliseconds since the Unix epoch.
+    pub sent_at_ms: u64,
+    /// The record.
+    pub local_id: LocalId,
+    /// Its pseudonym.
+    pub pseudonym: Pseudonym,
+    /// Its bank.
+    pub kind: Kind,
+    /// Exactly what was sent: the summary as JSON, or `None` for a tombstone.
+    pub summary_json: Option<String>,
+    /// Why a tombstone was sent instead of a summary (`deleted`, `not_shared`, a gate reason).
+    pub tombstone_reason: Option<String>,
+}
+
 /// The node's typed view of its store.
 #[derive(Debug, Clone)]
 pub struct NodeStore {
     db: Db,
-    records: sled::Tree,
-    external: sled::Tree,
-    outbox: sled::Tree,
-    ledger: sled::Tree,
-    meta: sled::Tree,
-    held: sled::Tree,
+    tree: sled::Tree,
+    sent: sled::Tree,
+    writer: Arc<Mutex<()>>,
 }
 
 /// The id prefix of each bank, so that a prefix scan lists one bank.
@@ -95,23 +161,14 @@ fn prefix(kind: Kind) -> &'static str {
     }
 }
 
-type TxResult<T> = std::result::Result<T, ConflictableTransactionError<Error>>;
-
-fn abort<T>(e: Error) -> TxResult<T> {
-    Err(ConflictableTransactionError::Abort(e))
-}
-
 impl NodeStore {
     /// Opens the node's trees in `db`.
     pub fn open(db: &Db) -> Result<Self> {
         Ok(NodeStore {
-            records: db.tree(RECORDS)?,
-            external: db.tree(EXTERNAL)?,
-            outbox: db.tree(OUTBOX)?,
-            ledger: db.tree(LEDGER)?,
-            meta: db.tree(META)?,
-            held: db.tree(HELD)?,
+            tree: db.tree(TREE)?,
+            sent: db.tree(SENT)?,
             db: db.clone(),
+            writer: Arc::new(Mutex::new(())),
         })
     }
 
@@ -124,18 +181,27 @@ impl NodeStore {
         Error::from_sled(self.db.path(), e)
     }
 
-    fn tx_err(&self, e: TransactionError<Error>) -> Error {
-        match e {
-            TransactionError::Abort(e) => e,
-            TransactionError::Storage(e) => self.sled_err(e),
-        }
+    fn raw(&self, k: &[u8]) -> Result<Option<sled::IVec>> {
+        self.tree.get(k).map_err(|e| self.sled_err(e))
     }
 
-    /// A fresh local id for a new record of `kind`, e.g. `dem-000017`.
-    pub fn allocate_local_id(&self, kind: Kind) -> Result<LocalId> {
-        let n = self.db.db.generate_id().map_err(|e| self.sled_err(e))?;
-        Ok(LocalId::parse(&format!("{}{:06}", prefix(kind), n + 1))
-            .expect("generated ids are valid"))
+    /// Starts a write. Writes are serialised; the batch sees its own changes and commits
+    /// atomically, or not at all if dropped.
+    ///
+    /// NB: while a batch is open, the same thread must not call the store's other write methods
+    /// (`put`, `delete`, `allocate_local_id`, `set_acked`, `requeue_all`): they wait for this
+    /// batch's lock. Use the batch's own methods instead.
+    pub fn write(&self) -> WriteBatch<'_> {
+        // A poisoned lock only means another writer panicked; the tree itself is consistent
+        // because nothing is applied before commit.
+        let guard = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        WriteBatch {
+            store: self,
+            _guard: guard,
+            batch: sled::Batch::default(),
+            overlay: HashMap::new(),
+            meta: HashMap::new(),
+        }
     }
 
     /// Returns the node secret, storing `fresh` first if none exists yet.
@@ -144,144 +210,59 @@ impl NodeStore {
     /// pseudonyms are derived from it, and a new secret would orphan every summary at the hub.
     pub fn secret_or_init(&self, fresh: &[u8]) -> Result<Vec<u8>> {
         let _ = self
-            .meta
-            .compare_and_swap(META_SECRET, None as Option<&[u8]>, Some(fresh))
+            .tree
+            .compare_and_swap(SECRET, None as Option<&[u8]>, Some(fresh))
             .map_err(|e| self.sled_err(e))?;
-        let stored = self.meta.get(META_SECRET).map_err(|e| self.sled_err(e))?;
-        Ok(stored.expect("the secret was just stored if absent").to_vec())
+        Ok(self.raw(SECRET)?.expect("the secret was just stored if absent").to_vec())
     }
 
-    /// Stores `record` (create or update) with its pseudonym, and appends an upsert to the
-    /// outbox in the same transaction.
-    ///
-    /// The external id must not belong to another record.
-    /// If the stored record has the same body, status and external id, nothing is written.
+    /// A fresh local id for a new record of `kind`, e.g. `dem-000017`.
+    pub fn allocate_local_id(&self, kind: Kind) -> Result<LocalId> {
+        let mut w = self.write();
+        let id = w.allocate_local_id(kind)?;
+        w.commit()?;
+        Ok(id)
+    }
+
+    /// Stores one record (create or update) with its outbox entry; see [`WriteBatch::put`].
     pub fn put(&self, record: Record, pseudonym: Pseudonym) -> Result<PutOutcome> {
-        let id = record.local_id.clone();
-        let trees = (&self.records, &self.external, &self.outbox, &self.ledger, &self.meta);
-        trees
-            .transaction(|(records, external, outbox, ledger, meta)| {
-                let old: Option<StoredRecord> = match records.get(id.as_str())? {
-                    Some(b) => Some(decode(RECORDS, &b).or_else(abort)?),
-                    None => None,
-                };
-                if let Some(old) = &old
-                    && old.record.body == record.body
-                    && old.record.status == record.status
-                    && old.record.external_id == record.external_id
-                {
-                    return Ok(PutOutcome::Unchanged(old.clone()));
-                }
-                if let Some(ext) = &record.external_id
-                    && let Some(owner) = external.get(ext.as_bytes())?
-                    && owner.as_ref() != id.as_str().as_bytes()
-                {
-                    return abort(Error::Conflict(format!(
-                        "external id {ext:?} belongs to record {}",
-                        String::from_utf8_lossy(&owner)
-                    )));
-                }
-                if let Some(old) = &old
-                    && old.record.kind() != record.kind()
-                {
-                    return abort(Error::Conflict(format!(
-                        "record {id} is a {}, not a {}",
-                        old.record.kind(),
-                        record.kind()
-                    )));
-                }
-                if let Some(old_ext) = old.as_ref().and_then(|o| o.record.external_id.as_ref())
-                    && Some(old_ext) != record.external_id.as_ref()
-                {
-                    external.remove(old_ext.as_bytes())?;
-                }
-                if let Some(ext) = &record.external_id {
-                    external.insert(ext.as_bytes(), id.as_str().as_bytes())?;
-                }
-                let seq =
-                    Seq(u64_value(META, meta.get(META_LAST_SEQ)?.as_deref()).or_else(abort)? + 1);
-                meta.insert(META_LAST_SEQ, &seq_key(seq.0))?;
-                let entry =
-                    OutboxEntry { local_id: id.clone(), kind: record.kind(), op: OutboxOp::Upsert };
-                outbox.insert(&seq_key(seq.0), encode(&entry))?;
-                ledger.insert(pseudonym.as_str().as_bytes(), id.as_str().as_bytes())?;
-                let stored =
-                    StoredRecord { record: record.clone(), pseudonym: pseudonym.clone(), seq };
-                records.insert(id.as_str().as_bytes(), encode(&stored))?;
-                Ok(if old.is_some() {
-                    PutOutcome::Updated(stored)
-                } else {
-                    PutOutcome::Created(stored)
-                })
-            })
-            .map_err(|e| self.tx_err(e))
+        let mut w = self.write();
+        let out = w.put(record, pseudonym)?;
+        w.commit()?;
+        Ok(out)
     }
 
-    /// Deletes a record and appends a delete to the outbox in the same transaction.
-    ///
-    /// Returns the deleted record, or `None` if there was none.
+    /// Deletes one record with its outbox entry; see [`WriteBatch::delete`].
     pub fn delete(&self, id: &LocalId) -> Result<Option<StoredRecord>> {
-        let trees =
-            (&self.records, &self.external, &self.outbox, &self.ledger, &self.meta, &self.held);
-        trees
-            .transaction(|(records, external, outbox, ledger, meta, held)| {
-                let Some(bytes) = records.remove(id.as_str())? else { return Ok(None) };
-                let old: StoredRecord = decode(RECORDS, &bytes).or_else(abort)?;
-                if let Some(ext) = &old.record.external_id {
-                    external.remove(ext.as_bytes())?;
-                }
-                ledger.remove(old.pseudonym.as_str().as_bytes())?;
-                held.remove(id.as_str().as_bytes())?;
-                let seq = u64_value(META, meta.get(META_LAST_SEQ)?.as_deref()).or_else(abort)? + 1;
-                meta.insert(META_LAST_SEQ, &seq_key(seq))?;
-                let entry = OutboxEntry {
-                    local_id: id.clone(),
-                    kind: old.record.kind(),
-                    op: OutboxOp::Delete,
-                };
-                outbox.insert(&seq_key(seq), encode(&entry))?;
-                Ok(Some(old))
-            })
-            .map_err(|e| self.tx_err(e))
+        let mut w = self.write();
+        let out = w.delete(id)?;
+        w.commit()?;
+        Ok(out)
     }
 
     /// Reads a record.
     pub fn get(&self, id: &LocalId) -> Result<Option<StoredRecord>> {
-        match self.records.get(id.as_str()).map_err(|e| self.sled_err(e))? {
-            Some(b) => Ok(Some(decode(RECORDS, &b)?)),
-            None => Ok(None),
-        }
+        self.raw(&record_key(id))?.map(|b| decode(TREE, &b)).transpose()
     }
 
     /// The local id owning an external id.
     pub fn find_external(&self, external_id: &str) -> Result<Option<LocalId>> {
-        match self.external.get(external_id.as_bytes()).map_err(|e| self.sled_err(e))? {
-            Some(b) => {
-                let s = std::str::from_utf8(&b).map_err(|e| Error::corrupt(EXTERNAL, e))?;
-                Ok(Some(LocalId::parse(s).map_err(|e| Error::corrupt(EXTERNAL, e))?))
-            }
-            None => Ok(None),
-        }
+        self.raw(&key("x/", external_id.as_bytes()))?.map(|b| local_id_of(TREE, &b)).transpose()
     }
 
     /// The local id behind one of this node's pseudonyms.
     pub fn resolve(&self, pseudonym: &Pseudonym) -> Result<Option<LocalId>> {
-        match self.ledger.get(pseudonym.as_str().as_bytes()).map_err(|e| self.sled_err(e))? {
-            Some(b) => {
-                let s = std::str::from_utf8(&b).map_err(|e| Error::corrupt(LEDGER, e))?;
-                Ok(Some(LocalId::parse(s).map_err(|e| Error::corrupt(LEDGER, e))?))
-            }
-            None => Ok(None),
-        }
+        self.raw(&key("p/", pseudonym.as_str().as_bytes()))?
+            .map(|b| local_id_of(TREE, &b))
+            .transpose()
     }
 
-    /// Records that the privacy gate held back at their last send, or clears the mark.
-    ///
-    /// `reason` is the gate's stable reason code; `None` means the record was shared.
+    /// Marks a record as held back by the privacy gate (with its reason code), or clears the mark.
     pub fn set_held(&self, id: &LocalId, reason: Option<&str>) -> Result<()> {
+        let k = key("h/", id.as_str().as_bytes());
         match reason {
-            Some(r) => self.held.insert(id.as_str().as_bytes(), r.as_bytes()).map(|_| ()),
-            None => self.held.remove(id.as_str().as_bytes()).map(|_| ()),
+            Some(r) => self.tree.insert(k, r.as_bytes()).map(|_| ()),
+            None => self.tree.remove(k).map(|_| ()),
         }
         .map_err(|e| self.sled_err(e))
     }
@@ -289,11 +270,9 @@ impl NodeStore {
     /// Records currently held back by the privacy gate, with their reason codes.
     pub fn held_back(&self) -> Result<Vec<(LocalId, String)>> {
         let mut out = Vec::new();
-        for item in self.held.iter() {
+        for item in self.tree.scan_prefix(b"h/") {
             let (k, v) = item.map_err(|e| self.sled_err(e))?;
-            let id = std::str::from_utf8(&k).ok().and_then(|s| LocalId::parse(s).ok());
-            let id = id.ok_or_else(|| Error::corrupt(HELD, "key is not a local id"))?;
-            out.push((id, String::from_utf8_lossy(&v).into_owned()));
+            out.push((local_id_of(TREE, &k[2..])?, String::from_utf8_lossy(&v).into_owned()));
         }
         Ok(out)
     }
@@ -305,34 +284,42 @@ impl NodeStore {
         after: Option<&LocalId>,
         limit: usize,
     ) -> Result<Vec<StoredRecord>> {
-        let pfx = kind.map_or("", prefix);
-        let start: Vec<u8> = match after {
+        let pfx = key("r/", kind.map_or("", prefix).as_bytes());
+        let start = match after {
             Some(a) => {
-                let mut k = a.as_str().as_bytes().to_vec();
+                let mut k = record_key(a);
                 k.push(0);
                 k
             }
-            None => pfx.as_bytes().to_vec(),
+            None => pfx.clone(),
         };
         let mut out = Vec::new();
-        for item in self.records.range(start..) {
+        for item in self.tree.range(start..) {
             let (k, v) = item.map_err(|e| self.sled_err(e))?;
-            if !k.starts_with(pfx.as_bytes()) {
+            if !k.starts_with(&pfx) || out.len() >= limit {
                 break;
             }
-            out.push(decode(RECORDS, &v)?);
-            if out.len() >= limit {
+            out.push(decode(TREE, &v)?);
+        }
+        Ok(out)
+    }
+
+    /// Calls `f` for every record, in local-id order, until it returns false.
+    pub fn scan(&self, kind: Option<Kind>, mut f: impl FnMut(StoredRecord) -> bool) -> Result<()> {
+        for item in self.tree.scan_prefix(key("r/", kind.map_or("", prefix).as_bytes())) {
+            let (_, v) = item.map_err(|e| self.sled_err(e))?;
+            if !f(decode(TREE, &v)?) {
                 break;
             }
         }
-        Ok(out)
+        Ok(())
     }
 
     /// Record counts by bank.
     pub fn counts(&self) -> Result<Counts> {
         let count = |k: Kind| -> Result<u64> {
             let mut n = 0;
-            for item in self.records.scan_prefix(prefix(k)).keys() {
+            for item in self.tree.scan_prefix(key("r/", prefix(k).as_bytes())).keys() {
                 item.map_err(|e| self.sled_err(e))?;
                 n += 1;
             }
@@ -348,43 +335,38 @@ impl NodeStore {
     /// Up to `limit` outbox entries with sequence above `after`, in order.
     pub fn outbox_after(&self, after: Seq, limit: usize) -> Result<Vec<(Seq, OutboxEntry)>> {
         let mut out = Vec::new();
-        for item in self.outbox.range(seq_key(after.0 + 1)..) {
+        for item in self.tree.range(outbox_key(after.0 + 1)..) {
             let (k, v) = item.map_err(|e| self.sled_err(e))?;
-            out.push((Seq(seq_from_key(OUTBOX, &k)?), decode(OUTBOX, &v)?));
-            if out.len() >= limit {
+            if !k.starts_with(b"o/") || out.len() >= limit {
                 break;
             }
+            out.push((Seq(seq_from_key(TREE, &k[2..])?), decode(TREE, &v)?));
         }
         Ok(out)
     }
 
     /// The highest sequence written.
     pub fn last_seq(&self) -> Result<Seq> {
-        Ok(Seq(u64_value(
-            META,
-            self.meta.get(META_LAST_SEQ).map_err(|e| self.sled_err(e))?.as_deref(),
-        )?))
+        Ok(Seq(u64_of(self.raw(LAST_SEQ)?.as_deref())?))
     }
 
     /// The highest sequence the hub acknowledged.
     pub fn acked_seq(&self) -> Result<Seq> {
-        Ok(Seq(u64_value(
-            META,
-            self.meta.get(META_ACKED_SEQ).map_err(|e| self.sled_err(e))?.as_deref(),
-        )?))
+        Ok(Seq(u64_of(self.raw(ACKED_SEQ)?.as_deref())?))
     }
 
-    /// Records the hub's acknowledgement and forgets the outbox up to it.
+    /// Records the hub's acknowledgement and forgets the outbox up to it, atomically.
     ///
     /// The acknowledgement may also move backwards (a hub restored from an older backup says so
     /// on resume); the node then resends from there, which is why records are re-read at send time.
     pub fn set_acked(&self, acked: Seq) -> Result<()> {
-        self.meta.insert(META_ACKED_SEQ, &seq_key(acked.0)).map_err(|e| self.sled_err(e))?;
-        for item in self.outbox.range(..=seq_key(acked.0)).keys() {
-            let k = item.map_err(|e| self.sled_err(e))?;
-            self.outbox.remove(k).map_err(|e| self.sled_err(e))?;
+        let _guard = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let mut batch = sled::Batch::default();
+        batch.insert(ACKED_SEQ, &seq_key(acked.0));
+        for item in self.tree.range(b"o/".to_vec()..=outbox_key(acked.0)).keys() {
+            batch.remove(item.map_err(|e| self.sled_err(e))?);
         }
-        Ok(())
+        self.tree.apply_batch(batch).map_err(|e| self.sled_err(e))
     }
 
     /// Appends an upsert for every stored record, so a hub that lost state gets everything again.
@@ -393,37 +375,219 @@ impl NodeStore {
     /// anything the hub has seen from this city (a node restored from an older backup).
     /// Returns how many entries were appended.
     pub fn requeue_all(&self, min_seq: Seq) -> Result<u64> {
-        self.meta
-            .fetch_and_update(META_LAST_SEQ, |old| {
-                let cur = old.map_or(0, |b| b.try_into().map(u64::from_be_bytes).unwrap_or(0));
-                Some(seq_key(cur.max(min_seq.0)).to_vec())
-            })
-            .map_err(|e| self.sled_err(e))?;
-        let mut n = 0;
-        for item in self.records.iter() {
-            let (_, v) = item.map_err(|e| self.sled_err(e))?;
-            let stored: StoredRecord = decode(RECORDS, &v)?;
-            let record = stored.record.clone();
-            let id = record.local_id.clone();
-            (&self.records, &self.outbox, &self.meta)
-                .transaction(|(records, outbox, meta)| {
-                    let seq =
-                        u64_value(META, meta.get(META_LAST_SEQ)?.as_deref()).or_else(abort)? + 1;
-                    meta.insert(META_LAST_SEQ, &seq_key(seq))?;
-                    let entry = OutboxEntry {
-                        local_id: id.clone(),
-                        kind: record.kind(),
-                        op: OutboxOp::Upsert,
-                    };
-                    outbox.insert(&seq_key(seq), encode(&entry))?;
-                    let restamped = StoredRecord { seq: Seq(seq), ..stored.clone() };
-                    records.insert(id.as_str().as_bytes(), encode(&restamped))?;
-                    Ok(())
-                })
-                .map_err(|e| self.tx_err(e))?;
-            n += 1;
+        let mut ids = Vec::new();
+        self.scan(None, |s| {
+            ids.push(s.record.local_id);
+            true
+        })?;
+        let mut w = self.write();
+        let last = w.last_seq()?;
+        w.meta.insert(LAST_SEQ, last.max(min_seq.0));
+        for id in &ids {
+            w.requeue(id)?;
         }
-        Ok(n)
+        w.commit()?;
+        Ok(ids.len() as u64)
+    }
+
+    /// Records sent entries in the sharing ledger.
+    pub fn record_sent(&self, entries: &[SentEntry]) -> Result<()> {
+        let mut batch = sled::Batch::default();
+        for e in entries {
+            let mut k = seq_key(e.batch).to_vec();
+            k.extend_from_slice(&seq_key(e.seq.0));
+            batch.insert(k, encode(e));
+        }
+        self.sent.apply_batch(batch).map_err(|e| self.sled_err(e))
+    }
+
+    /// A fresh, increasing batch number for the sharing ledger.
+    pub fn next_batch_id(&self) -> Result<u64> {
+        self.db.db.generate_id().map_err(|e| self.sled_err(e)).map(|n| n + 1)
+    }
+
+    /// The sharing ledger, newest first, optionally for one record, after a `(batch, seq)` cursor.
+    pub fn sent(
+        &self,
+        only: Option<&LocalId>,
+        before: Option<(u64, u64)>,
+        limit: usize,
+    ) -> Result<Vec<SentEntry>> {
+        let end = before.map(|(b, s)| {
+            let mut k = seq_key(b).to_vec();
+            k.extend_from_slice(&seq_key(s));
+            k
+        });
+        let iter = match end {
+            Some(e) => self.sent.range(..e),
+            None => self.sent.range::<Vec<u8>, _>(..),
+        };
+        let mut out = Vec::new();
+        for item in iter.rev() {
+            let (_, v) = item.map_err(|e| self.sled_err(e))?;
+            let e: SentEntry = decode(SENT, &v)?;
+            if only.is_none_or(|id| *id == e.local_id) {
+                out.push(e);
+                if out.len() >= limit {
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// A serialised, atomic write to the node's store.
+///
+/// Reads through the batch see its own pending changes, so one import can create a record and
+/// update it again (the same external id twice in a file) correctly.
+pub struct WriteBatch<'a> {
+    store: &'a NodeStore,
+    _guard: MutexGuard<'a, ()>,
+    batch: sled::Batch,
+    overlay: HashMap<Vec<u8>, Option<Vec<u8>>>,
+    meta: HashMap<&'static [u8], u64>,
+}
+
+impl std::fmt::Debug for WriteBatch<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WriteBatch").field("pending", &self.overlay.len()).finish_non_exhaustive()
+    }
+}
+
+impl WriteBatch<'_> {
+    fn get_raw(&self, k: &[u8]) -> Result<Option<Vec<u8>>> {
+        match self.overlay.get(k) {
+            Some(v) => Ok(v.clone()),
+            None => Ok(self.store.raw(k)?.map(|v| v.to_vec())),
+        }
+    }
+
+    fn insert(&mut self, k: Vec<u8>, v: Vec<u8>) {
+        self.batch.insert(k.clone(), v.clone());
+        self.overlay.insert(k, Some(v));
+    }
+
+    fn remove(&mut self, k: Vec<u8>) {
+        self.batch.remove(k.clone());
+        self.overlay.insert(k, None);
+    }
+
+    fn meta_value(&self, name: &'static [u8]) -> Result<u64> {
+        match self.meta.get(name) {
+            Some(v) => Ok(*v),
+            None => u64_of(self.store.raw(name)?.as_deref()),
+        }
+    }
+
+    fn last_seq(&self) -> Result<u64> {
+        self.meta_value(LAST_SEQ)
+    }
+
+    fn next_seq(&mut self) -> Result<u64> {
+        let seq = self.last_seq()? + 1;
+        self.meta.insert(LAST_SEQ, seq);
+        Ok(seq)
+    }
+
+    /// Reads a record, including this batch's changes.
+    pub fn get(&self, id: &LocalId) -> Result<Option<StoredRecord>> {
+        self.get_raw(&record_key(id))?.map(|b| decode(TREE, &b)).transpose()
+    }
+
+    /// The local id owning an external id, including this batch's changes.
+    pub fn find_external(&self, external_id: &str) -> Result<Option<LocalId>> {
+        self.get_raw(&key("x/", external_id.as_bytes()))?.map(|b| local_id_of(TREE, &b)).transpose()
+    }
+
+    /// A fresh local id for a new record of `kind`, e.g. `dem-000017`.
+    pub fn allocate_local_id(&mut self, kind: Kind) -> Result<LocalId> {
+        let n = self.meta_value(NEXT_ID)? + 1;
+        self.meta.insert(NEXT_ID, n);
+        Ok(LocalId::parse(&format!("{}{n:06}", prefix(kind))).expect("generated ids are valid"))
+    }
+
+    /// Stores `record` (create or update) with its pseudonym, and appends an upsert to the outbox.
+    ///
+    /// The external id must not belong to another record, and a record cannot change bank.
+    /// If the stored record has the same body, status and external id, nothing is written.
+    pub fn put(&mut self, record: Record, pseudonym: Pseudonym) -> Result<PutOutcome> {
+        let id = record.local_id.clone();
+        let old = self.get(&id)?;
+        if let Some(old) = &old
+            && old.record.body == record.body
+            && old.record.status == record.status
+            && old.record.external_id == record.external_id
+        {
+            return Ok(PutOutcome::Unchanged(old.clone()));
+        }
+        if let Some(ext) = &record.external_id
+            && let Some(owner) = self.find_external(ext)?
+            && owner != id
+        {
+            return Err(Error::Conflict(format!("external id {ext:?} belongs to record {owner}")));
+        }
+        if let Some(old) = &old
+            && old.record.kind() != record.kind()
+        {
+            return Err(Error::Conflict(format!(
+                "record {id} is a {}, not a {}",
+                old.record.kind(),
+                record.kind()
+            )));
+        }
+        if let Some(old_ext) = old.as_ref().and_then(|o| o.record.external_id.as_ref())
+            && Some(old_ext) != record.external_id.as_ref()
+        {
+            self.remove(key("x/", old_ext.as_bytes()));
+        }
+        if let Some(ext) = &record.external_id {
+            self.insert(key("x/", ext.as_bytes()), id.as_str().as_bytes().to_vec());
+        }
+        let seq = self.next_seq()?;
+        let entry = OutboxEntry { local_id: id.clone(), kind: record.kind(), op: OutboxOp::Upsert };
+        self.insert(outbox_key(seq), encode(&entry));
+        self.insert(key("p/", pseudonym.as_str().as_bytes()), id.as_str().as_bytes().to_vec());
+        let stored = StoredRecord { record, pseudonym, seq: Seq(seq) };
+        self.insert(record_key(&id), encode(&stored));
+        Ok(if old.is_some() { PutOutcome::Updated(stored) } else { PutOutcome::Created(stored) })
+    }
+
+    /// Deletes a record and appends a delete to the outbox. Returns the deleted record, if any.
+    pub fn delete(&mut self, id: &LocalId) -> Result<Option<StoredRecord>> {
+        let Some(old) = self.get(id)? else { return Ok(None) };
+        if let Some(ext) = &old.record.external_id {
+            self.remove(key("x/", ext.as_bytes()));
+        }
+        self.remove(key("p/", old.pseudonym.as_str().as_bytes()));
+        self.remove(key("h/", id.as_str().as_bytes()));
+        self.remove(record_key(id));
+        let seq = self.next_seq()?;
+        let entry =
+            OutboxEntry { local_id: id.clone(), kind: old.record.kind(), op: OutboxOp::Delete };
+        self.insert(outbox_key(seq), encode(&entry));
+        Ok(Some(old))
+    }
+
+    /// Queues a record to be sent again as it is (after a fix, a release or a hub rebuild).
+    pub fn requeue(&mut self, id: &LocalId) -> Result<Option<StoredRecord>> {
+        let Some(old) = self.get(id)? else { return Ok(None) };
+        let seq = self.next_seq()?;
+        let entry =
+            OutboxEntry { local_id: id.clone(), kind: old.record.kind(), op: OutboxOp::Upsert };
+        self.insert(outbox_key(seq), encode(&entry));
+        let stored = StoredRecord { seq: Seq(seq), ..old };
+        self.insert(record_key(id), encode(&stored));
+        Ok(Some(stored))
+    }
+
+    /// Applies everything atomically. The caller flushes ([`Db::flush`]) before acknowledging.
+    pub fn commit(mut self) -> Result<()> {
+        for (name, v) in std::mem::take(&mut self.meta) {
+            self.batch.insert(name, &seq_key(v));
+        }
+        let batch = std::mem::take(&mut self.batch);
+        self.store.tree.apply_batch(batch).map_err(|e| self.store.sled_err(e))
     }
 }
 
@@ -521,6 +685,63 @@ mod tests {
         assert_eq!(s.held_back().unwrap(), vec![(a.local_id.clone(), "too_few_terms".to_owned())]);
         s.delete(&a.local_id).unwrap();
         assert!(s.held_back().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_batch_sees_its_own_changes_and_commits_all_or_nothing() {
+        let (_d, s) = store();
+        // Records are built before the batch: allocating an id outside the batch would wait
+        // for the batch's writer lock.
+        let template = demand(&s, Some("D-1"), "first");
+        let second = demand(&s, None, "second").body;
+        let many: Vec<Record> =
+            (0..100).map(|i| demand(&s, Some(&format!("E-{i}")), "t")).collect();
+        {
+            let mut w = s.write();
+            let id = w.allocate_local_id(Kind::Demand).unwrap();
+            let mut r = Record { local_id: id.clone(), ..template };
+            assert!(matches!(w.put(r.clone(), pseudo(1)).unwrap(), PutOutcome::Created(_)));
+            // The same external id again in the same batch resolves to the pending record.
+            assert_eq!(w.find_external("D-1").unwrap(), Some(id.clone()));
+            r.body = second;
+            assert!(matches!(w.put(r, pseudo(1)).unwrap(), PutOutcome::Updated(_)));
+            // Dropped without commit: nothing is written.
+        }
+        assert_eq!(s.counts().unwrap().demands, 0);
+        assert!(s.outbox_after(Seq(0), 10).unwrap().is_empty());
+
+        let mut w = s.write();
+        for (i, r) in many.into_iter().enumerate() {
+            w.put(r, pseudo(i as u8)).unwrap();
+        }
+        w.commit().unwrap();
+        assert_eq!(s.counts().unwrap().demands, 100);
+        assert_eq!(s.last_seq().unwrap(), Seq(100));
+        assert_eq!(s.outbox_after(Seq(0), 1000).unwrap().len(), 100);
+    }
+
+    #[test]
+    fn the_sharing_ledger_lists_newest_first_and_filters_by_record() {
+        let (_d, s) = store();
+        let id = |n: u8| LocalId::parse(&format!("dem-{n:06}")).unwrap();
+        let entry = |batch, seq, n| SentEntry {
+            batch,
+            seq: Seq(seq),
+            sent_at_ms: 1,
+            local_id: id(n),
+            pseudonym: pseudo(n),
+            kind: Kind::Demand,
+            summary_json: Some("{}".into()),
+            tombstone_reason: None,
+        };
+        s.record_sent(&[entry(1, 1, 1), entry(1, 2, 2)]).unwrap();
+        s.record_sent(&[entry(2, 3, 1)]).unwrap();
+        let all = s.sent(None, None, 10).unwrap();
+        assert_eq!(all.iter().map(|e| e.seq.0).collect::<Vec<_>>(), [3, 2, 1]);
+        let one = s.sent(Some(&id(1)), None, 10).unwrap();
+        assert_eq!(one.iter().map(|e| e.seq.0).collect::<Vec<_>>(), [3, 1]);
+        let page = s.sent(None, Some((2, 3)), 10).unwrap();
+        assert_eq!(page.iter().map(|e| e.seq.0).collect::<Vec<_>>(), [2, 1]);
     }
 
     #[test]
