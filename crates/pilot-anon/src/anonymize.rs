@@ -17,7 +17,7 @@ use pilot_model::{
 };
 
 use crate::NodeSecret;
-use crate::rules::{NameClass, NameForms, PiiKind, detect, scrub_with};
+use crate::rules::{NameClass, NameForms, PiiKind, first_kind, scrub_with};
 use crate::terms::{
     KEYWORD_BOOST, TEXT_BOOST, TITLE_BOOST, TermCounts, Vocabulary, normalize_keyword,
 };
@@ -126,8 +126,10 @@ impl Outcome {
 
 /// Turns a node's records into anonymized summaries.
 ///
-/// Building one loads jieba's dictionary and idf table (about a second and some tens of MB), so
-/// a node builds one and shares it; every method takes `&self`.
+/// Building one loads jieba's dictionary and idf table (about 0.2 s in release builds and some
+/// tens of MB), so a node builds one and shares it; every method takes `&self`. It remembers
+/// the idf and name check of each word it meets (at most 262,144 words each, a few MB), which
+/// saves time and changes no output.
 pub struct Anonymizer {
     vocab: Vocabulary,
     city: CityCode,
@@ -373,8 +375,8 @@ fn own_names(body: &RecordBody) -> Vec<(&str, NameClass)> {
 
 /// The privacy gate for one term: the kind of identifier it still looks like, if any.
 fn residual(term: &str, names: &NameForms) -> Option<PiiKind> {
-    if let Some(d) = detect(term).first() {
-        return Some(d.kind);
+    if let Some(kind) = first_kind(term) {
+        return Some(kind);
     }
     if term.contains('@') {
         return Some(PiiKind::Email);

@@ -2,16 +2,18 @@
 //! words, filters, tf × idf weighting and the deterministic top-k cut.
 //!
 //! Segmentation uses jieba-rs with its compiled-in dictionary; idf values come from jieba-rs's
-//! TF-IDF table. Term counts live in a `BTreeMap`, so output never depends on hash order.
+//! TF-IDF table, remembered per term. Term counts live in a hash map, but terms are cut by a
+//! total order (weight, then term), so output never depends on hash order.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
-use std::sync::LazyLock;
+use std::borrow::Cow;
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::{LazyLock, Mutex, PoisonError};
 
 use jieba_rs::{Jieba, KeywordExtract, KeywordExtractConfig, TfIdf};
 
 use pilot_model::{Summary, WeightedTerm};
 
-use crate::rules::{fold_width, is_han};
+use crate::rules::{FastHash, fold_width, fold_width_cow, is_han};
 
 /// Weight multiplier for terms from a title.
 pub(crate) const TITLE_BOOST: f64 = 2.0;
@@ -52,6 +54,7 @@ const STOP_WORDS: &[&str] = &[
     "联系", "联系人", "电话", "手机", "邮箱", "地址", "微信", "传真", "教授", "博士", "老师",
     "研究员", "工程师", "身份证", "身份", "代码", "信用", "统一", "社会", "网址", "官网", "主页",
     "邮编", "座机", "对接", "详见", "简称", "已有", "申请号", "专利号", "微信号", "号码",
+    "联系电话", "联系方式", "我司", "我校", "我院", "课题组",
     // Generic verbs and adverbs that survive segmentation of requests and abstracts.
     "从事", "长期", "处理", "现有", "兼顾", "可提供", "承接", "均可", "已获",
     "已获授权", "获授权", "经过", "结果表明", "研究表明", "实验表明", "发明", "服务",
@@ -72,17 +75,17 @@ const STOP_WORDS: &[&str] = &[
     "obtained", "obtain", "good", "better", "best", "large", "small", "main", "due", "per",
     "against", "up", "out", "any", "some", "further", "however", "thus", "therefore", "although",
     "because", "since", "above", "below", "during", "less", "would", "could", "should", "must",
-    "might", "field",
+    "might", "field", "dr", "prof", "mr", "mrs", "ms", "cny", "rmb", "usd", "yuan",
     // Units, which say how much rather than what.
     "hz", "khz", "mhz", "mm", "cm", "nm", "um", "kg", "mg", "ml", "kw", "kwh", "wh", "mah", "kv",
     "mv", "pa", "kpa", "mpa", "gpa", "db", "rpm", "min",
 ];
 
-/// Chinese numerals and measure words: 两条, 三种 say how many, not what.
-const NUMERALS: &str = "一二两三四五六七八九十百千几数";
-const MEASURE_WORDS: &str = "条个种项次台套件批类名位年月天层步款组家";
+/// Chinese numerals and measure words: 两条, 三种, (200)余台 say how many, not what.
+const NUMERALS: &str = "一二两三四五六七八九十百千几数余";
+const MEASURE_WORDS: &str = "条个种项次台套件批类名位年月天层步款组家篇";
 
-static STOP_SET: LazyLock<HashSet<&'static str>> =
+static STOP_SET: LazyLock<HashSet<&'static str, FastHash>> =
     LazyLock::new(|| STOP_WORDS.iter().copied().collect());
 
 /// Whether `term` (already normalised) is a stop word.
@@ -95,6 +98,62 @@ pub(crate) struct Vocabulary {
     jieba: Jieba,
     tfidf: TfIdf,
     median_idf: f64,
+    /// Answers of [`Vocabulary::idf`] already computed, by term.
+    idf_memo: Memo<f64>,
+    /// Answers of [`Vocabulary::looks_like_name`] already computed, by word.
+    name_memo: Memo<bool>,
+}
+
+/// Most answers a [`Memo`] keeps; past this, answers are computed every time. A node's
+/// vocabulary is far smaller, so this only bounds memory against pathological input.
+const MEMO_CAPACITY: usize = 1 << 18;
+
+/// A bounded, thread-safe cache of a pure function of a word.
+///
+/// NB: it only saves time: every answer is what the function returns for that word, so output
+/// never depends on what is cached, nor on hash order (the map is only probed, never iterated).
+/// Words are stored inline, so a probe reads one slot rather than chasing a pointer to a heap
+/// string; longer words are not cached.
+struct Memo<V>(Mutex<HashMap<MemoKey, V, FastHash>>);
+
+/// A word of at most [`MemoKey::MAX`] bytes, stored inline.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+struct MemoKey {
+    len: u8,
+    bytes: [u8; MemoKey::MAX],
+}
+
+impl MemoKey {
+    /// Longest word cached: ten Han characters and a bit.
+    const MAX: usize = 31;
+
+    fn new(word: &str) -> Option<Self> {
+        let len = u8::try_from(word.len()).ok().filter(|n| usize::from(*n) <= Self::MAX)?;
+        let mut bytes = [0; Self::MAX];
+        bytes[..word.len()].copy_from_slice(word.as_bytes());
+        Some(MemoKey { len, bytes })
+    }
+}
+
+impl<V: Copy> Memo<V> {
+    fn new() -> Self {
+        Memo(Mutex::new(HashMap::default()))
+    }
+
+    fn get_or(&self, word: &str, compute: impl FnOnce() -> V) -> V {
+        let Some(key) = MemoKey::new(word) else { return compute() };
+        // A panic while holding the lock cannot leave a wrong answer behind, so a poisoned
+        // lock is still usable.
+        if let Some(v) = self.0.lock().unwrap_or_else(PoisonError::into_inner).get(&key) {
+            return *v;
+        }
+        let v = compute();
+        let mut map = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if map.len() < MEMO_CAPACITY {
+            map.insert(key, v);
+        }
+        v
+    }
 }
 
 impl std::fmt::Debug for Vocabulary {
@@ -120,7 +179,13 @@ impl Vocabulary {
             .min_keyword_length(1)
             .use_hmm(false)
             .build();
-        let mut v = Vocabulary { jieba, tfidf, median_idf: FALLBACK_IDF };
+        let mut v = Vocabulary {
+            jieba,
+            tfidf,
+            median_idf: FALLBACK_IDF,
+            idf_memo: Memo::new(),
+            name_memo: Memo::new(),
+        };
         v.median_idf = v.probe(MEDIAN_PROBE).unwrap_or(FALLBACK_IDF);
         v
     }
@@ -128,7 +193,7 @@ impl Vocabulary {
     /// The idf of `term`: its value in jieba's table, or the table's median for unknown words
     /// and phrases of several words.
     pub(crate) fn idf(&self, term: &str) -> f64 {
-        self.probe(term).unwrap_or(self.median_idf)
+        self.idf_memo.get_or(term, || self.probe(term).unwrap_or(self.median_idf))
     }
 
     /// Reads `word`'s idf out of jieba-rs.
@@ -160,10 +225,11 @@ impl Vocabulary {
                 continue;
             }
             normalize_token(tag.word, &mut out);
-            let chars: Vec<(usize, char)> = tag.word.char_indices().collect();
-            if !chars.iter().all(|(_, c)| is_han(*c)) {
+            // Only Han words of three or more characters have parts to add.
+            if tag.word.len() < 9 || !tag.word.chars().all(is_han) {
                 continue;
             }
+            let chars: Vec<(usize, char)> = tag.word.char_indices().collect();
             for len in [2, 3] {
                 if chars.len() <= len {
                     continue;
@@ -183,10 +249,10 @@ impl Vocabulary {
 
     /// [`Vocabulary::is_name`] with the tag jieba gives `word` on its own.
     pub(crate) fn looks_like_name(&self, word: &str) -> bool {
-        match self.jieba.tag(word, false).as_slice() {
+        self.name_memo.get_or(word, || match self.jieba.tag(word, false).as_slice() {
             [t] if t.word == word => self.is_name(word, t.tag),
             _ => self.is_name(word, "x"),
-        }
+        })
     }
 
     /// Whether `word` looks like the name of a person or an organisation to jieba.
@@ -203,18 +269,21 @@ impl Vocabulary {
         if tag == "nt" {
             return true;
         }
-        let chars: Vec<char> = word.chars().collect();
-        if !chars.iter().all(|c| is_han(*c)) || NOT_NAMES.contains(&word) {
+        if !word.chars().all(is_han) || NOT_NAMES.contains(&word) {
             return false;
         }
-        let surname_led = chars.first().is_some_and(|c| is_common_surname(*c));
+        let surname_led = word.chars().next().is_some_and(is_common_surname);
         let compound_led = crate::rules::COMPOUND_SURNAMES.iter().any(|s| word.starts_with(s));
+        // NB: a compound surname alone is compound-led, so this exit keeps the answer for it.
+        if !surname_led && !compound_led {
+            return false;
+        }
         if crate::rules::COMPOUND_SURNAMES.contains(&word) {
             return true;
         }
+        let len = word.chars().count();
         let shaped = |short: usize| {
-            (surname_led && (short..=3).contains(&chars.len()))
-                || (compound_led && (3..=4).contains(&chars.len()))
+            (surname_led && (short..=3).contains(&len)) || (compound_led && (3..=4).contains(&len))
         };
         if self.jieba.has_word(word) {
             matches!(tag, "nr" | "nrfg" | "nrt") && shaped(3)
@@ -230,17 +299,25 @@ const NOT_NAMES: [&str; 8] =
 
 /// Whether `c` is one of the commonest Chinese surnames.
 fn is_common_surname(c: char) -> bool {
-    crate::rules::SURNAMES.contains(c)
+    SURNAME_SET.binary_search(&c).is_ok()
 }
+
+/// [`crate::rules::SURNAMES`], sorted for binary search.
+static SURNAME_SET: LazyLock<Vec<char>> = LazyLock::new(|| {
+    let mut v: Vec<char> = crate::rules::SURNAMES.chars().collect();
+    v.sort_unstable();
+    v.dedup();
+    v
+});
 
 /// Normalises one jieba token into zero or more terms, pushed onto `out`.
 fn normalize_token(raw: &str, out: &mut Vec<String>) {
-    let word = fold_width(raw);
+    let word = fold_width_cow(raw);
     if word.is_ascii() {
         // ASCII tokens can carry connectors (`LiFePO4.`, `3.6.3`); split on everything but
         // letters, digits and inner hyphens. A hyphenated word counts whole and by its parts
         // (`5g-advanced`, `5g`, `advanced`), as in jieba's search mode.
-        let lower = word.to_ascii_lowercase();
+        let lower = ascii_lower(&word);
         for piece in lower.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-')) {
             let piece = piece.trim_matches('-');
             out.extend(english_word(piece));
@@ -249,10 +326,19 @@ fn normalize_token(raw: &str, out: &mut Vec<String>) {
             }
         }
     } else if word.chars().all(|c| is_han(c) || c.is_ascii_alphanumeric()) {
-        let t = word.to_ascii_lowercase();
+        let t = ascii_lower(&word);
         if passes_filters(&t) {
-            out.push(t);
+            out.push(t.into_owned());
         }
+    }
+}
+
+/// `s` with ASCII lowercased, borrowed when it has no uppercase.
+fn ascii_lower(s: &str) -> Cow<'_, str> {
+    if s.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(s.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(s)
     }
 }
 
@@ -303,7 +389,7 @@ pub(crate) fn passes_filters(t: &str) -> bool {
     if is_measurement(t) {
         return false;
     }
-    let has_word_char = t.chars().any(|c| c.is_alphabetic() || is_han(c));
+    let has_word_char = t.chars().any(|c| is_han(c) || c.is_alphabetic());
     let numeric = t.chars().all(|c| c.is_ascii_digit() || matches!(c, '.' | '-' | ',' | '%'));
     has_word_char && !numeric
 }
@@ -330,7 +416,9 @@ pub(crate) fn normalize_keyword(kw: &str) -> Option<String> {
 /// Boosted term frequencies of one record or query.
 #[derive(Debug, Default)]
 pub(crate) struct TermCounts {
-    counts: BTreeMap<String, f64>,
+    /// NB: a hash map for speed; [`TermCounts::weigh`] sorts by a total order (weight, then
+    /// term), so its output never depends on hash order.
+    counts: HashMap<String, f64, FastHash>,
 }
 
 impl TermCounts {
@@ -390,6 +478,7 @@ mod tests {
         assert_eq!(norm("5G"), ["5g"]);
         assert_eq!(norm("MEMS"), ["mems"]);
         assert_eq!(norm("LiFePO4."), ["lifepo4"]);
+        assert_eq!(norm("CO₂"), ["co2"]);
         assert_eq!(norm("Li-ion"), ["li-ion", "li", "ion"]);
         assert_eq!(norm("5G-Advanced"), ["5g-advanced", "5g", "advanced"]);
         assert_eq!(norm("methods"), Vec::<String>::new(), "a stop word once singular");
@@ -400,7 +489,7 @@ mod tests {
     fn filters_drop_numbers_single_characters_and_long_digit_runs() {
         for t in [
             "3.5", "2021", "池", "x", "138712", "ab12345", "，", "研究", "based", "-", "两条",
-            "1h", "20hz", "3.5mm",
+            "余台", "1h", "20hz", "3.5mm",
         ] {
             assert!(norm(t).is_empty(), "{t} should be dropped");
         }

@@ -1,0 +1,168 @@
+//! Throughput of the anonymizer on real text, next to its floor: jieba segmentation alone.
+//!
+//! Every CSL paper (`shared/data/csl/csl_merged.jsonl`) becomes an achievement record (title,
+//! abstract, keywords). One run prints records/s of `Anonymizer::anonymize` and of
+//! `Jieba::cut(text, true)` over the same title and abstract strings, their ratio (target: the
+//! anonymizer within 2× of jieba alone), the time `Anonymizer::new` takes, and a digest of all
+//! outcomes so that optimisations can prove they change no output byte.
+//!
+//! Run with `cargo bench -p pilot-anon --bench anon` (the bench profile is optimised).
+
+#![allow(clippy::print_stdout)]
+
+use std::time::{Duration, Instant};
+
+use jieba_rs::Jieba;
+use sha2::{Digest, Sha256};
+
+use pilot_anon::{Anonymizer, NodeSecret, Outcome};
+use pilot_model::{Achievement, CityCode, LocalId, Record, RecordBody, Status, UnixMillis};
+
+/// The CSL corpus, relative to this crate.
+const CSL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data/csl/csl_merged.jsonl");
+
+/// Timed passes over the whole corpus; the best is reported.
+const PASSES: usize = 3;
+
+#[derive(serde::Deserialize)]
+struct Paper {
+    id: String,
+    title: Option<String>,
+    #[serde(rename = "abstract")]
+    abstract_text: String,
+    #[serde(default)]
+    keywords: Vec<String>,
+}
+
+fn records() -> Vec<Record> {
+    let text = std::fs::read_to_string(CSL).unwrap_or_else(|e| {
+        panic!("cannot read the CSL corpus at {CSL}: {e}; the bench needs the shared data folder")
+    });
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let p: Paper = serde_json::from_str(l).expect("every CSL line is a paper");
+            Record {
+                local_id: LocalId::parse(&p.id).expect("CSL ids are valid local ids"),
+                external_id: None,
+                status: Status::Open,
+                created_at: UnixMillis(1_767_225_600_000),
+                updated_at: UnixMillis(1_795_219_200_000),
+                body: RecordBody::Achievement(Achievement {
+                    title: p.title.unwrap_or_default(),
+                    abstract_text: p.abstract_text,
+                    keywords: p.keywords,
+                    ..Default::default()
+                }),
+            }
+        })
+        .collect()
+}
+
+/// The title and abstract of an achievement record.
+fn texts(r: &Record) -> (&str, &str) {
+    match &r.body {
+        RecordBody::Achievement(a) => (&a.title, &a.abstract_text),
+        _ => unreachable!("the bench builds achievements only"),
+    }
+}
+
+/// The best of [`PASSES`] timed runs of `f`.
+fn best(mut f: impl FnMut() -> usize) -> (Duration, usize) {
+    let mut best = Duration::MAX;
+    let mut sink = 0;
+    for _ in 0..PASSES {
+        let t = Instant::now();
+        sink = std::hint::black_box(f());
+        best = best.min(t.elapsed());
+    }
+    (best, sink)
+}
+
+fn main() {
+    let records = records();
+    let n = records.len();
+    let bytes: usize = records.iter().map(|r| texts(r).0.len() + texts(r).1.len()).sum();
+
+    let t = Instant::now();
+    let city = CityCode::parse("421200").expect("a pilot city");
+    let anonymizer = Anonymizer::new(city, NodeSecret::from_bytes([7; 32]));
+    let new_time = t.elapsed();
+    let t = Instant::now();
+    let jieba = Jieba::new();
+    let jieba_new = t.elapsed();
+
+    let (jieba_time, tokens) = best(|| {
+        records
+            .iter()
+            .map(|r| {
+                let (title, abs) = texts(r);
+                jieba.cut(title, true).len() + jieba.cut(abs, true).len()
+            })
+            .sum()
+    });
+    let (tag_time, _) = best(|| {
+        records
+            .iter()
+            .map(|r| {
+                let (title, abs) = texts(r);
+                jieba.tag(title, true).len() + jieba.tag(abs, true).len()
+            })
+            .sum()
+    });
+    let (anon_time, shared) = best(|| {
+        records.iter().filter(|r| matches!(anonymizer.anonymize(r), Outcome::Share(_))).count()
+    });
+
+    // Not timed: a digest of every outcome, to show an optimisation changed nothing.
+    let mut digest = Sha256::new();
+    for r in &records {
+        match anonymizer.anonymize(r) {
+            Outcome::Share(s) => {
+                digest.update(serde_json::to_vec(s.get()).expect("summaries serialise"))
+            }
+            Outcome::Withhold { reason, .. } => digest.update(reason.to_string()),
+        }
+        digest.update(b"\n");
+    }
+    let digest = hex::encode(digest.finalize());
+
+    let rate = |d: Duration| n as f64 / d.as_secs_f64();
+    let mbps = |d: Duration| bytes as f64 / 1e6 / d.as_secs_f64();
+    println!(
+        "corpus: {n} CSL papers as achievement records, {:.1} MB of title+abstract",
+        bytes as f64 / 1e6
+    );
+    println!("{:<34} {:>10} {:>12} {:>8}", "", "records/s", "MB/s", "best of");
+    println!(
+        "{:<34} {:>10.0} {:>12.2} {:>8}",
+        "jieba cut(text, true) alone",
+        rate(jieba_time),
+        mbps(jieba_time),
+        PASSES
+    );
+    println!(
+        "{:<34} {:>10.0} {:>12.2} {:>8}",
+        "jieba tag(text, true) alone",
+        rate(tag_time),
+        mbps(tag_time),
+        PASSES
+    );
+    println!(
+        "{:<34} {:>10.0} {:>12.2} {:>8}",
+        "Anonymizer::anonymize",
+        rate(anon_time),
+        mbps(anon_time),
+        PASSES
+    );
+    println!(
+        "ratio anonymize / jieba: {:.2}x (target <= 2x)",
+        anon_time.as_secs_f64() / jieba_time.as_secs_f64()
+    );
+    println!("Anonymizer::new: {:.0} ms (Jieba::new alone: {:.0} ms)", ms(new_time), ms(jieba_new));
+    println!("shared {shared} of {n}; {tokens} jieba tokens; outcome digest {digest}");
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
