@@ -22,6 +22,10 @@ pub struct Config {
     /// `api_token_file`, because the API carries names and contacts.
     #[serde(default = "default_listen")]
     pub listen: SocketAddr,
+    /// Address of the local HTTP/JSON API (the same operations, plus file upload and download).
+    /// Same rule as `listen`: loopback, or a token.
+    #[serde(default = "default_http_listen")]
+    pub http_listen: SocketAddr,
     /// File holding the bearer token that intake clients must send; none means no token, which
     /// is only allowed on loopback.
     #[serde(default)]
@@ -111,6 +115,9 @@ fn default_data_dir() -> PathBuf {
 fn default_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 7601))
 }
+fn default_http_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 7701))
+}
 fn default_hub_url() -> String {
     "https://127.0.0.1:7443".into()
 }
@@ -152,6 +159,12 @@ impl Config {
         let mut p = pilot_config::Problems::default();
         p.check(self.listen.ip().is_loopback() || self.api_token_file.is_some(), || {
             format!("listen = {} is not loopback, so api_token_file must be set", self.listen)
+        });
+        p.check(self.http_listen.ip().is_loopback() || self.api_token_file.is_some(), || {
+            format!(
+                "http_listen = {} is not loopback, so api_token_file must be set",
+                self.http_listen
+            )
         });
         p.check(self.hub.url.starts_with("https://"), || {
             format!("hub.url = {:?} must start with https://", self.hub.url)

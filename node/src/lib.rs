@@ -13,6 +13,7 @@
 pub mod config;
 mod error;
 pub mod grpc;
+pub mod http;
 pub mod intake;
 pub mod server;
 pub mod sync;

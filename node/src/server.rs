@@ -36,6 +36,9 @@ pub struct Bound {
     db: Db,
     listener: TcpListener,
     local_addr: SocketAddr,
+    http: TcpListener,
+    http_addr: SocketAddr,
+    router: axum::Router,
     api: IntakeApi,
     sync: SyncTask,
     token: Option<String>,
@@ -80,9 +83,15 @@ pub async fn bind(cfg: Config) -> Result<Bound> {
     let hub = HubClient::new(&cfg, &tls)?;
     let status = Arc::new(SyncStatus::default());
     let intake = Intake::new(store.clone(), anon.clone(), wake.clone());
+    let http = TcpListener::bind(cfg.http_listen)
+        .await
+        .map_err(|source| Error::Bind { addr: cfg.http_listen, source })?;
+    let http_addr =
+        http.local_addr().map_err(|source| Error::Bind { addr: cfg.http_listen, source })?;
+    let router = crate::http::router(intake.clone(), hub.clone(), status.clone(), token.clone());
     let api = IntakeApi::new(intake, hub.clone(), status.clone());
     let sync = SyncTask { store, anon, hub, cfg: cfg.sync.clone(), wake, status };
-    Ok(Bound { cfg, db, listener, local_addr, api, sync, token })
+    Ok(Bound { cfg, db, listener, local_addr, http, http_addr, router, api, sync, token })
 }
 
 impl Bound {
@@ -93,17 +102,31 @@ impl Bound {
 
     /// Serves until `shutdown` is cancelled, then shuts down in order.
     pub async fn serve(self, shutdown: CancellationToken) -> Result<()> {
-        let Bound { cfg, db, listener, local_addr, api, sync, token } = self;
+        let Bound { cfg, db, listener, local_addr, http, http_addr, router, api, sync, token } =
+            self;
         let tracker = TaskTracker::new();
         let (reporter, health) = tonic_health::server::health_reporter();
         reporter.set_serving::<pb::intake_server::IntakeServer<IntakeApi>>().await;
 
         tracker.spawn(sync.run(shutdown.child_token()));
+        let http_shutdown = shutdown.clone();
+        tracker.spawn(async move {
+            let served = axum::serve(http, router)
+                .with_graceful_shutdown(http_shutdown.cancelled_owned())
+                .await;
+            if let Err(e) = served {
+                warn!(error = %e, "http api stopped");
+            }
+        });
 
+        // `ready` holds the gRPC address, `ready.http` the HTTP one; both appear once serving.
+        let ready_http = cfg.data_dir.join("ready.http");
+        std::fs::write(&ready_http, http_addr.to_string())
+            .map_err(|source| Error::Io { path: ready_http.clone(), source })?;
         let ready = cfg.data_dir.join("ready");
         std::fs::write(&ready, local_addr.to_string())
             .map_err(|source| Error::Io { path: ready.clone(), source })?;
-        info!(city = %cfg.city, addr = %local_addr, hub = %cfg.hub.url, "node serving");
+        info!(city = %cfg.city, addr = %local_addr, http = %http_addr, hub = %cfg.hub.url, "node serving");
 
         let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
         let intake = tonic::service::interceptor::InterceptedService::new(
@@ -139,6 +162,7 @@ impl Bound {
             );
         }
         let _ = std::fs::remove_file(&ready);
+        let _ = std::fs::remove_file(&ready_http);
         tokio::task::spawn_blocking(move || db.flush())
             .await
             .map_err(|e| Error::HubUnavailable(e.to_string()))??;

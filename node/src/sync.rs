@@ -12,7 +12,7 @@ use std::time::Duration;
 use pilot_anon::{Anonymizer, HoldReason, Outcome};
 use pilot_model::Seq;
 use pilot_proto::pb;
-use pilot_store::{NodeStore, OutboxOp};
+use pilot_store::{NodeStore, OutboxOp, SentEntry};
 use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
@@ -65,12 +65,20 @@ pub fn build_batch(
     let entries = store.outbox_after(after, limit)?;
     let Some((through, _)) = entries.last() else { return Ok(None) };
     let through = *through;
+    let batch_id = store.next_batch_id()?;
+    let sent_at_ms = crate::intake::now().0;
     let mut out = Vec::with_capacity(entries.len());
+    let mut ledger = Vec::with_capacity(entries.len());
     for (seq, entry) in entries {
-        let change = match entry.op {
-            OutboxOp::Delete => pb::outbox_entry::Change::Tombstone(pb::Tombstone::from(
-                &anon.tombstone(&entry.local_id, entry.kind),
-            )),
+        let (change, summary_json, tombstone_reason) = match entry.op {
+            OutboxOp::Delete => {
+                let t = anon.tombstone(&entry.local_id, entry.kind);
+                (
+                    pb::outbox_entry::Change::Tombstone(pb::Tombstone::from(&t)),
+                    None,
+                    Some("deleted".to_owned()),
+                )
+            }
             OutboxOp::Upsert => {
                 let Some(stored) = store.get(&entry.local_id)? else { continue };
                 if stored.seq != seq {
@@ -79,21 +87,44 @@ pub fn build_batch(
                 match anon.anonymize(&stored.record) {
                     Outcome::Share(summary) => {
                         store.set_held(&entry.local_id, None)?;
-                        pb::outbox_entry::Change::Upsert(pb::Summary::from(&summary))
+                        let json =
+                            serde_json::to_string(summary.get()).expect("summaries serialize");
+                        (
+                            pb::outbox_entry::Change::Upsert(pb::Summary::from(&summary)),
+                            Some(json),
+                            None,
+                        )
                     }
                     Outcome::Withhold { tombstone, reason } => {
                         // A record that is simply not shared (draft, closed, withdrawn) is not
                         // "held back": only the privacy gate's refusals are.
                         let held = !matches!(reason, HoldReason::NotShared(_));
-                        store.set_held(&entry.local_id, held.then_some(reason.code()))?;
+                        let mark = format!("{}\t{reason}", reason.code());
+                        store.set_held(&entry.local_id, held.then_some(mark.as_str()))?;
                         debug!(local_id = %entry.local_id, reason = reason.code(), "not shared");
-                        pb::outbox_entry::Change::Tombstone(pb::Tombstone::from(&tombstone))
+                        let t = pb::Tombstone::from(&tombstone);
+                        (
+                            pb::outbox_entry::Change::Tombstone(t),
+                            None,
+                            Some(reason.code().to_owned()),
+                        )
                     }
                 }
             }
         };
+        ledger.push(SentEntry {
+            batch: batch_id,
+            seq,
+            sent_at_ms,
+            local_id: entry.local_id.clone(),
+            pseudonym: anon.pseudonym(&entry.local_id),
+            kind: entry.kind,
+            summary_json,
+            tombstone_reason,
+        });
         out.push(pb::OutboxEntry { seq: seq.0, change: Some(change) });
     }
+    store.record_sent(&ledger)?;
     Ok(Some(pb::PushBatch { city: anon.city().to_string(), entries: out, through_seq: through.0 }))
 }
 

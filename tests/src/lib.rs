@@ -92,6 +92,16 @@ pub struct Process {
 }
 
 impl Process {
+    /// A node's HTTP API address (from `ready.http`).
+    pub fn http_addr(&self) -> String {
+        std::fs::read_to_string(self.data_dir.join("ready.http"))
+            .unwrap_or_default()
+            .trim()
+            .to_owned()
+    }
+}
+
+impl Process {
     fn start(
         bin: &Path,
         config: &Path,
@@ -195,7 +205,7 @@ pub fn start_node(
     std::fs::write(
         &cfg,
         format!(
-            "city = \"{city}\"\ndata_dir = {:?}\nlisten = \"127.0.0.1:0\"\nshutdown_grace_secs = 5\n[hub]\nurl = \"https://{hub_addr}\"\n[sync]\nbackoff_min_ms = 50\nbackoff_max_ms = 1000\nidle_poll_ms = 200\n{}",
+            "city = \"{city}\"\ndata_dir = {:?}\nlisten = \"127.0.0.1:0\"\nhttp_listen = \"127.0.0.1:0\"\nshutdown_grace_secs = 5\n[hub]\nurl = \"https://{hub_addr}\"\n[sync]\nbackoff_min_ms = 50\nbackoff_max_ms = 1000\nidle_poll_ms = 200\n{}",
             dir.display().to_string(),
             tls_toml(&pki.tls(Identity::City(code)))
         ),
@@ -306,8 +316,10 @@ pub async fn upsert_all(
     client: &mut pb::intake_client::IntakeClient<Channel>,
     rows: Vec<pb::RecordInput>,
 ) -> anyhow::Result<pb::UpsertReply> {
-    let reply =
-        client.upsert(pb::UpsertRequest { records: rows, first_row: 1 }).await?.into_inner();
+    let reply = client
+        .upsert(pb::UpsertRequest { records: rows, first_row: 1, rows: Vec::new() })
+        .await?
+        .into_inner();
     if reply.rejected > 0 {
         bail!(
             "rows rejected: {:?}",

@@ -246,6 +246,58 @@ fn required(field: &'static str, value: &str, max: usize) -> Result<()> {
     Ok(())
 }
 
+/// Checks a phone number's shape: digits with optional `+`, spaces, dashes, parentheses and an
+/// extension (`转` / `ext` / `x`); 7 to 15 digits before any extension, and mainland mobiles
+/// (11 digits starting with 1) must start 13-19.
+fn check_phone(field: &'static str, v: &Option<String>) -> Result<()> {
+    let Some(v) = v else { return Ok(()) };
+    let folded: String = v
+        .chars()
+        .map(|c| {
+            if ('０'..='９').contains(&c) {
+                char::from_u32(c as u32 - 0xFEE0).unwrap_or(c)
+            } else {
+                c
+            }
+        })
+        .collect();
+    let main = folded.split(['转', '#']).next().unwrap_or("");
+    let main = main.split("ext").next().unwrap_or(main);
+    let main = main.split(['x', 'X']).next().unwrap_or(main);
+    let allowed = main
+        .chars()
+        .all(|c| c.is_ascii_digit() || matches!(c, '+' | '-' | ' ' | '(' | ')' | '（' | '）'));
+    let digits: String = main.chars().filter(char::is_ascii_digit).collect();
+    let national = digits
+        .strip_prefix("86")
+        .filter(|d| d.len() == 11 && main.trim_start().starts_with('+'))
+        .unwrap_or(&digits);
+    let bad_mobile = national.len() == 11
+        && national.starts_with('1')
+        && !matches!(national.as_bytes()[1], b'3'..=b'9');
+    if !allowed || !(7..=15).contains(&digits.len()) || bad_mobile {
+        return Err(Error::invalid(field, format!("{v:?} is not a phone number")));
+    }
+    Ok(())
+}
+
+/// Checks an email address's shape: `local@domain.tld`, no spaces.
+fn check_email(field: &'static str, v: &Option<String>) -> Result<()> {
+    let Some(v) = v else { return Ok(()) };
+    let ok = match v.split_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty()
+                && !domain.contains('@')
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+                && !v.chars().any(char::is_whitespace)
+        }
+        None => false,
+    };
+    if ok { Ok(()) } else { Err(Error::invalid(field, format!("{v:?} is not an email address"))) }
+}
+
 impl RecordBody {
     /// Which bank the record belongs to.
     pub fn kind(&self) -> Kind {
@@ -271,10 +323,14 @@ impl RecordBody {
             RecordBody::Demand(d) => {
                 required("title", &d.title, MAX_TITLE_CHARS)?;
                 required("description", &d.description, MAX_TEXT_CHARS)?;
+                check_phone("phone", &d.phone)?;
+                check_email("email", &d.email)?;
             }
             RecordBody::Achievement(a) => {
                 required("title", &a.title, MAX_TITLE_CHARS)?;
                 required("abstract", &a.abstract_text, MAX_TEXT_CHARS)?;
+                check_phone("phone", &a.phone)?;
+                check_email("email", &a.email)?;
                 if let (Some(lo), Some(hi)) = (a.price_min_cny, a.price_max_cny)
                     && lo > hi
                 {
@@ -287,6 +343,8 @@ impl RecordBody {
             RecordBody::Expert(e) => {
                 required("name", &e.name, MAX_TITLE_CHARS)?;
                 required("summary", &e.summary, MAX_TEXT_CHARS)?;
+                check_phone("phone", &e.phone)?;
+                check_email("email", &e.email)?;
             }
         }
         Ok(())
@@ -346,6 +404,36 @@ mod tests {
             ..Default::default()
         });
         assert!(body.validate().is_ok());
+    }
+
+    #[test]
+    fn phones_and_emails_are_checked_with_the_field_named() {
+        let with = |phone: &str, email: &str| {
+            RecordBody::Demand(Demand {
+                title: "t".into(),
+                description: "d".into(),
+                phone: Some(phone.into()),
+                email: Some(email.into()),
+                ..Default::default()
+            })
+            .validate()
+        };
+        for good in [
+            "13971234567",
+            "+86 139 7123 4567",
+            "0715-8123456",
+            "(027)87654321转123",
+            "１３９７１２３４５６７",
+            "027-8765 4321 ext 12",
+        ] {
+            assert!(with(good, "a@b.cn").is_ok(), "{good}");
+        }
+        for bad in ["1397", "12345678901", "call me", "139-7123-4567-8888-99"] {
+            assert_eq!(with(bad, "a@b.cn").unwrap_err().field(), "phone", "{bad}");
+        }
+        for bad in ["a@b", "a b@c.cn", "@c.cn", "a@@c.cn", "a.c.cn"] {
+            assert_eq!(with("13971234567", bad).unwrap_err().field(), "email", "{bad}");
+        }
     }
 
     #[test]

@@ -137,6 +137,7 @@ impl Problem {
             field: field.to_owned(),
             key: self.key.to_owned(),
             message: format!("invalid {field}: {}", self.reason),
+            ..Default::default()
         }
     }
 }

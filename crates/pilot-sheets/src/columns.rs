@@ -515,6 +515,32 @@ pub fn headers(kind: Kind) -> &'static [&'static str] {
     }
 }
 
+/// The Chinese header of a field (e.g. `phone` → `联系电话`), for messages to staff.
+pub fn chinese_label(kind: Kind, field: &str) -> Option<&'static str> {
+    let field = if field == "fields" && kind != Kind::Expert { "field" } else { field };
+    columns(kind).iter().find(|c| c.name == field).and_then(|c| c.aliases.first().copied())
+}
+
+/// A Chinese message for a row error, from its stable key (e.g. `missing_field`), the field and
+/// the English detail, so that staff see both languages.
+pub fn message_zh(kind: Kind, field: &str, key: &str, detail: &str) -> String {
+    let label = chinese_label(kind, field).map_or_else(|| field.to_owned(), str::to_owned);
+    match key {
+        "missing_field" => format!("「{label}」为必填项，不能为空"),
+        "invalid_field" | "invalid_value" => format!("「{label}」的值无效（{detail}）"),
+        "invalid_number" => format!("「{label}」不是有效的数字或金额（{detail}）"),
+        "invalid_date" => format!("「{label}」不是有效的日期（{detail}）"),
+        "invalid_status" => format!("「{label}」不是有效的状态（{detail}）"),
+        "invalid_json" => format!("该行不是有效的 JSON（{detail}）"),
+        "unknown_field" => format!("未知字段「{field}」"),
+        "duplicate_field" => format!("字段「{label}」重复出现"),
+        "conflict" => format!("「{label}」与已有记录冲突（{detail}）"),
+        "not_found" => format!("记录不存在（{detail}）"),
+        "unreadable_row" => format!("无法读取该行（{detail}）"),
+        _ => format!("「{label}」有误（{detail}）"),
+    }
+}
+
 /// Every column of a bank in export order: `local_id`, then [`headers`].
 pub(crate) fn columns(kind: Kind) -> &'static [Column] {
     match kind {
@@ -618,6 +644,28 @@ pub(crate) fn letter(index: usize) -> String {
         n = (n - 1) / 26;
     }
     out.iter().rev().collect()
+}
+
+#[cfg(test)]
+mod label_tests {
+    use super::*;
+
+    #[test]
+    fn chinese_labels_and_messages_name_the_field() {
+        assert_eq!(chinese_label(Kind::Demand, "title"), Some("需求名称"));
+        assert_eq!(
+            chinese_label(Kind::Achievement, "fields"),
+            chinese_label(Kind::Achievement, "field")
+        );
+        assert!(
+            message_zh(Kind::Achievement, "trl", "invalid_field", "12 is outside 1-9")
+                .contains("12 is outside 1-9")
+        );
+        assert_eq!(
+            message_zh(Kind::Demand, "title", "missing_field", ""),
+            "「需求名称」为必填项，不能为空"
+        );
+    }
 }
 
 #[cfg(test)]

@@ -30,7 +30,7 @@ use std::path::Path;
 
 use pilot_model::Kind;
 
-pub use columns::headers;
+pub use columns::{chinese_label, headers, message_zh};
 pub use error::{Error, Result};
 pub use read::{Row, Sheet};
 pub use write::{write, write_to};

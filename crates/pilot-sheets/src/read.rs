@@ -194,6 +194,22 @@ impl Iterator for Sheet {
     type Item = Row;
 
     fn next(&mut self) -> Option<Row> {
+        let mut row = self.next_raw()?;
+        if let Err(errors) = &mut row.result {
+            for e in errors {
+                if e.message_zh.is_empty() {
+                    e.message_zh =
+                        crate::columns::message_zh(self.kind, &e.field, &e.key, &e.message);
+                }
+            }
+        }
+        Some(row)
+    }
+}
+
+impl Sheet {
+    /// The next row before Chinese messages are added.
+    fn next_raw(&mut self) -> Option<Row> {
         static EMPTY: Cell = Cell::Empty;
         match &mut self.source {
             Source::Done => None,
@@ -241,6 +257,7 @@ impl Row {
                 field: String::new(),
                 key: "unreadable_row".to_owned(),
                 message: format!("the rest of the file cannot be read: {reason}"),
+                ..Default::default()
             }]),
         }
     }
@@ -558,6 +575,7 @@ impl Jsonl {
                 field: String::new(),
                 key: key.to_owned(),
                 message,
+                ..Default::default()
             };
             let object = match serde_json::from_slice::<serde_json::Value>(bytes) {
                 Ok(serde_json::Value::Object(map)) => map,
@@ -583,6 +601,7 @@ impl Jsonl {
                         message: format!("unknown field {key:?}"),
                         field: key,
                         key: "unknown_field".to_owned(),
+                        ..Default::default()
                     }),
                     Some(slot)
                         if cells.iter().any(|(s, _)| s.column.field == slot.column.field) =>
@@ -591,6 +610,7 @@ impl Jsonl {
                             message: format!("{key:?} repeats {}", slot.column.name),
                             field: slot.column.name.to_owned(),
                             key: "duplicate_field".to_owned(),
+                            ..Default::default()
                         });
                     }
                     Some(slot) => cells.push((slot, Cell::from_json(value))),

@@ -210,11 +210,13 @@ pub(crate) async fn run(args: DevnetArgs) -> anyhow::Result<()> {
         std::fs::create_dir_all(&dir)?;
         let port =
             if args.node_port_base == 0 { 0 } else { args.node_port_base + u16::try_from(i)? };
+        // The HTTP API sits 100 ports above the gRPC one (7701 for the first city by default).
+        let http_port = if args.node_port_base == 0 { 0 } else { port + 100 };
         let cfg = dir.join("node.toml");
         std::fs::write(
             &cfg,
             format!(
-                "city = \"{city}\"\ndata_dir = {:?}\nlisten = \"127.0.0.1:{port}\"\n[hub]\nurl = \"https://{hub_addr}\"\n{}",
+                "city = \"{city}\"\ndata_dir = {:?}\nlisten = \"127.0.0.1:{port}\"\nhttp_listen = \"127.0.0.1:{http_port}\"\n[hub]\nurl = \"https://{hub_addr}\"\n{}",
                 dir.display().to_string(),
                 toml_tls(&TlsFiles::for_identity(&pki, Identity::City(*city)))
             ),
@@ -234,7 +236,8 @@ pub(crate) async fn run(args: DevnetArgs) -> anyhow::Result<()> {
     for (city, p) in &mut nodes {
         let ready = data.join("nodes").join(city.to_string()).join("ready");
         let addr = wait_ready(p, &ready, Duration::from_secs(60)).await?;
-        println!("node   {city} {:<10} {addr}", city.label());
+        let http = std::fs::read_to_string(ready.with_extension("http")).unwrap_or_default();
+        println!("node   {city} {:<10} {addr:<16} http://{}", city.label(), http.trim());
         node_addrs.insert(*city, addr);
     }
 
@@ -337,6 +340,7 @@ async fn load_demo(
                 let req = pb::UpsertRequest {
                     records: chunk.to_vec(),
                     first_row: u32::try_from(i * 500 + 1)?,
+                    rows: Vec::new(),
                 };
                 let reply = intake
                     .upsert(req)

@@ -10,6 +10,7 @@
     reason = "a command-line tool's output is its interface"
 )]
 
+mod bank;
 mod client;
 mod demo;
 mod devnet;
@@ -40,6 +41,18 @@ enum Command {
     Matches(query::MatchesArgs),
     /// Lists the cities the hub knows, with record counts and last sync time.
     Status(query::StatusArgs),
+    /// Imports an .xlsx, .csv or .jsonl file into a node (creates or updates by external id).
+    Import(bank::ImportArgs),
+    /// Exports one bank of a node's records to .xlsx, .csv or .jsonl.
+    Export(bank::ExportArgs),
+    /// Shows exactly what a record shares with the hub, or why it is held back.
+    Preview(bank::RecordArgs),
+    /// Lists the records the privacy gate held back, with reasons.
+    Held(bank::HeldArgs),
+    /// Re-checks a fixed record and shares it if it now passes the privacy gate.
+    Release(bank::RecordArgs),
+    /// The sharing ledger: what the node sent to the hub, newest first.
+    Ledger(bank::LedgerArgs),
 }
 
 fn main() -> ExitCode {
@@ -61,6 +74,12 @@ fn main() -> ExitCode {
             Command::Devnet(a) => devnet::run(a).await,
             Command::Matches(a) => query::matches(a).await,
             Command::Status(a) => query::status(a).await,
+            Command::Import(a) => bank::import(a).await,
+            Command::Export(a) => bank::export(a).await,
+            Command::Preview(a) => bank::preview(a).await,
+            Command::Held(a) => bank::held(a).await,
+            Command::Release(a) => bank::release(a).await,
+            Command::Ledger(a) => bank::ledger(a).await,
         }
     });
     match result {
