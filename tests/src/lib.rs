@@ -444,3 +444,47 @@ impl RecordingProxy {
         Ok(RecordingProxy { addr, seen })
     }
 }
+
+/// A minimal HTTP/1.1 client for the node's HTTP API: one request per connection.
+///
+/// Returns the status code and the body (chunked bodies are de-chunked).
+pub async fn http(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> anyhow::Result<(u16, Vec<u8>)> {
+    let mut stream = tokio::net::TcpStream::connect(addr).await?;
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    stream.write_all(req.as_bytes()).await?;
+    stream.write_all(body).await?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await?;
+    let split =
+        raw.windows(4).position(|w| w == b"\r\n\r\n").context("no header end in the response")?;
+    let head = String::from_utf8_lossy(&raw[..split]).to_string();
+    let mut rest = raw[split + 4..].to_vec();
+    let status: u16 = head.split_whitespace().nth(1).context("no status")?.parse()?;
+    if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+        let mut out = Vec::new();
+        let mut i = 0;
+        while let Some(nl) = rest[i..].windows(2).position(|w| w == b"\r\n") {
+            let size = usize::from_str_radix(String::from_utf8_lossy(&rest[i..i + nl]).trim(), 16)?;
+            if size == 0 {
+                break;
+            }
+            out.extend_from_slice(&rest[i + nl + 2..i + nl + 2 + size]);
+            i += nl + 2 + size + 2;
+        }
+        rest = out;
+    }
+    Ok((status, rest))
+}

@@ -285,12 +285,26 @@ impl Errors {
         r.map_err(|e| self.0.push(e)).ok()
     }
 
+    /// Parses a list column; errors name `column` (e.g. `industries`), not the item's parser.
     fn list<T>(
         &mut self,
+        column: &'static str,
         items: &[String],
         parse: impl Fn(&str) -> pilot_model::Result<T>,
     ) -> Vec<T> {
-        items.iter().filter(|s| !s.trim().is_empty()).filter_map(|s| self.take(parse(s))).collect()
+        items
+            .iter()
+            .filter(|s| !s.trim().is_empty())
+            .filter_map(|s| {
+                let r = parse(s).map_err(|e| match e {
+                    pilot_model::Error::InvalidField { reason, .. } => {
+                        pilot_model::Error::InvalidField { field: column, reason }
+                    }
+                    other => other,
+                });
+                self.take(r)
+            })
+            .collect()
     }
 
     fn one<T>(&mut self, s: &str, parse: impl Fn(&str) -> pilot_model::Result<T>) -> Option<T> {
@@ -350,9 +364,13 @@ pub fn record_input_from_pb(
             title: d.title.trim().to_owned(),
             description: d.description.trim().to_owned(),
             industry: errs.one(&d.industry, IndustryCode::parse),
-            fields: errs.list(&d.fields, FieldCode::parse),
+            fields: errs.list("field", &d.fields, FieldCode::parse),
             budget_cny: d.budget_cny,
-            cooperation_modes: errs.list(&d.cooperation_modes, CooperationMode::parse),
+            cooperation_modes: errs.list(
+                "cooperation_modes",
+                &d.cooperation_modes,
+                CooperationMode::parse,
+            ),
             deadline: errs.one(&d.deadline, |s| Date::parse("deadline", s)),
         })),
         Some(pb::record_input::Body::Achievement(a)) => {
@@ -366,13 +384,17 @@ pub fn record_input_from_pb(
                 abstract_text: a.r#abstract.trim().to_owned(),
                 patent_numbers: a.patent_numbers.iter().filter_map(|t| opt(t)).collect(),
                 keywords: a.keywords.iter().filter_map(|t| opt(t)).collect(),
-                fields: errs.list(&a.fields, FieldCode::parse),
-                industries: errs.list(&a.industries, IndustryCode::parse),
+                fields: errs.list("field", &a.fields, FieldCode::parse),
+                industries: errs.list("industries", &a.industries, IndustryCode::parse),
                 trl: match a.trl {
                     0 => None,
                     n => errs.take(Trl::new(u8::try_from(n).unwrap_or(u8::MAX))),
                 },
-                cooperation_modes: errs.list(&a.cooperation_modes, CooperationMode::parse),
+                cooperation_modes: errs.list(
+                    "cooperation_modes",
+                    &a.cooperation_modes,
+                    CooperationMode::parse,
+                ),
                 price_min_cny: a.price_min_cny,
                 price_max_cny: a.price_max_cny,
             }))
@@ -384,7 +406,7 @@ pub fn record_input_from_pb(
             phone: opt(&e.phone),
             email: opt(&e.email),
             id_number: opt(&e.id_number),
-            fields: errs.list(&e.fields, FieldCode::parse),
+            fields: errs.list("fields", &e.fields, FieldCode::parse),
             keywords: e.keywords.iter().filter_map(|t| opt(t)).collect(),
             summary: e.summary.trim().to_owned(),
             availability: opt(&e.availability),

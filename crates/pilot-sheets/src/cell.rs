@@ -191,10 +191,45 @@ pub(crate) fn split_list(s: &str) -> Vec<String> {
     s.split(LIST_SEPARATORS).map(str::trim).filter(|t| !t.is_empty()).map(str::to_owned).collect()
 }
 
+/// Re-joins items that the enumeration comma split out of a vocabulary label: national labels
+/// contain 、 themselves (图书馆、情报与档案管理; 农、林、牧、渔专业及辅助性活动), and staff
+/// paste them whole. The longest run of items whose 、-join is a known label wins.
+fn merge_labels(items: Vec<String>, is_label: impl Fn(&str) -> bool) -> Vec<String> {
+    let mut out = Vec::with_capacity(items.len());
+    let mut i = 0;
+    while i < items.len() {
+        let merged = (i + 1..items.len()).rev().find_map(|j| {
+            let joined = items[i..=j].join("、");
+            is_label(&joined).then_some((j, joined))
+        });
+        match merged {
+            Some((j, joined)) => {
+                out.push(joined);
+                i = j + 1;
+            }
+            None => {
+                out.push(items[i].clone());
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
 /// Parses a list cell; JSON arrays are taken item by item, without splitting.
+///
+/// Discipline (`pad` 4) and industry (`pad` 2) lists keep vocabulary labels that contain 、 whole.
 pub(crate) fn list(cell: &Cell, pad: usize) -> Parsed<Vec<String>> {
     Ok(match cell {
-        Cell::Text(s) => split_list(s).into_iter().map(|t| pad_digits(t, pad)).collect(),
+        Cell::Text(s) => {
+            let items = split_list(s);
+            let items = match pad {
+                4 => merge_labels(items, |l| pilot_model::FieldCode::parse(l).is_ok()),
+                2 => merge_labels(items, |l| pilot_model::IndustryCode::parse(l).is_ok()),
+                _ => items,
+            };
+            items.into_iter().map(|t| pad_digits(t, pad)).collect()
+        }
         Cell::List(items) => items
             .iter()
             .map(|t| t.trim())
@@ -399,6 +434,16 @@ pub(crate) fn status(cell: &Cell) -> Parsed<i32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn vocabulary_labels_with_enumeration_commas_stay_whole() {
+        let fields = list(&Cell::Text("0812、图书馆、情报与档案管理；数学".into()), 4).unwrap();
+        assert_eq!(fields, ["0812", "图书馆、情报与档案管理", "数学"]);
+        let industries = list(&Cell::Text("农、林、牧、渔专业及辅助性活动、39".into()), 2).unwrap();
+        assert_eq!(industries, ["农、林、牧、渔专业及辅助性活动", "39"]);
+        // Other lists split as before.
+        assert_eq!(list(&Cell::Text("隔膜、涂覆".into()), 0).unwrap(), ["隔膜", "涂覆"]);
+    }
 
     #[test]
     fn lists_split_on_every_separator() {
