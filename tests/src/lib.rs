@@ -179,6 +179,11 @@ fn tls_toml(files: &TlsFiles) -> String {
 
 /// Starts a hub with its data in `dir`.
 pub fn start_hub(pki: &TestPki, dir: &Path) -> anyhow::Result<Process> {
+    start_hub_with(pki, dir, "")
+}
+
+/// Starts a hub with extra TOML appended to its config (e.g. `[log]` settings).
+pub fn start_hub_with(pki: &TestPki, dir: &Path, extra: &str) -> anyhow::Result<Process> {
     std::fs::create_dir_all(dir)?;
     let cfg = dir.join("hub.toml");
     std::fs::write(
@@ -187,7 +192,7 @@ pub fn start_hub(pki: &TestPki, dir: &Path) -> anyhow::Result<Process> {
             "data_dir = {:?}\nlisten = \"127.0.0.1:0\"\nshutdown_grace_secs = 5\n{}",
             dir.display().to_string(),
             tls_toml(&pki.tls(Identity::Hub))
-        ),
+        ) + extra,
     )?;
     Process::start(&binaries().hub, &cfg, dir, Duration::from_secs(30))
 }
