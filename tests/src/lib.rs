@@ -204,13 +204,24 @@ pub fn start_node(
     hub_addr: &str,
     dir: &Path,
 ) -> anyhow::Result<Process> {
+    start_node_with(pki, city, hub_addr, dir, "")
+}
+
+/// Starts a node with extra top-level TOML (e.g. `api_token_file = ...`) in its config.
+pub fn start_node_with(
+    pki: &TestPki,
+    city: &str,
+    hub_addr: &str,
+    dir: &Path,
+    extra: &str,
+) -> anyhow::Result<Process> {
     std::fs::create_dir_all(dir)?;
     let code = pilot_model::CityCode::parse(city)?;
     let cfg = dir.join("node.toml");
     std::fs::write(
         &cfg,
         format!(
-            "city = \"{city}\"\ndata_dir = {:?}\nlisten = \"127.0.0.1:0\"\nhttp_listen = \"127.0.0.1:0\"\nshutdown_grace_secs = 5\n[hub]\nurl = \"https://{hub_addr}\"\n[sync]\nbackoff_min_ms = 50\nbackoff_max_ms = 1000\nidle_poll_ms = 200\n{}",
+            "{extra}city = \"{city}\"\ndata_dir = {:?}\nlisten = \"127.0.0.1:0\"\nhttp_listen = \"127.0.0.1:0\"\nshutdown_grace_secs = 5\n[hub]\nurl = \"https://{hub_addr}\"\n[sync]\nbackoff_min_ms = 50\nbackoff_max_ms = 1000\nidle_poll_ms = 200\n{}",
             dir.display().to_string(),
             tls_toml(&pki.tls(Identity::City(code)))
         ),
