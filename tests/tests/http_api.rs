@@ -185,6 +185,14 @@ async fn the_http_api_serves_the_city_console() {
     assert_eq!(status / 100, 4);
     let (status, _) = call(&api, "GET", "/api/v1/stats", None).await;
     assert_eq!(status, 200);
+
+    // Pseudonyms are stable across a restart: the node secret is generated once and kept.
+    let before = got["pseudonym"].as_str().unwrap().to_owned();
+    let mut node = node;
+    assert!(node.terminate(Duration::from_secs(10)), "the node stops cleanly");
+    let node = start_node(&pki, XIANNING, &hub.addr, &dir.path().join("node")).unwrap();
+    let (_, after) = call(&node.http_addr(), "GET", &format!("/api/v1/records/{id}"), None).await;
+    assert_eq!(after["pseudonym"].as_str(), Some(before.as_str()));
 }
 
 #[tokio::test(flavor = "multi_thread")]
