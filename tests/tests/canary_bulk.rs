@@ -88,7 +88,7 @@ fn plant(i: usize, city: &str, paper: &Value) -> Planted {
         .map(|k| k.as_str().unwrap().to_owned())
         .collect();
     // Half the mobiles appear in the text in full-width digits, as pasted from a Word file.
-    let mobile_in_text = if i % 2 == 0 { fullwidth(&mobile) } else { mobile.clone() };
+    let mobile_in_text = if i.is_multiple_of(2) { fullwidth(&mobile) } else { mobile.clone() };
     let contact_text = format!(
         "联系人{name}（{brand}公司），手机{mobile_in_text}，座机{landline}，邮箱{email}，地址{address}，\
          统一社会信用代码{credit}，主页{url}，QQ：{qq}，微信：{wechat}。"
