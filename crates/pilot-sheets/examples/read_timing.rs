@@ -18,7 +18,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             status: pb::Status::Open as i32,
             body: Some(pb::stored_record::Body::Demand(pb::Demand {
                 enterprise_name: format!("武汉光谷第{i}科技有限公司"),
-                credit_code: "91420100MA4K8XXX1Y".into(),
+                credit_code: "91420100MA4K8ABC1Y".into(),
                 contact_name: "王工".into(),
                 phone: format!("139{i:08}"),
                 email: format!("contact{i}@example.cn"),
