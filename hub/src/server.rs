@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Certificate, Server, ServerTlsConfig};
-use tracing::{info, warn};
+use tracing::info;
 
 use crate::config::Config;
 use crate::grpc::match_api::{MatchApi, NationalApi};
@@ -121,17 +121,8 @@ impl Bound {
             .add_service(national)
             .serve_with_incoming_shutdown(incoming, signal)
             .await;
-        shutdown.cancel();
-        tracker.close();
-        if tokio::time::timeout(Duration::from_secs(cfg.shutdown_grace_secs), tracker.wait())
-            .await
-            .is_err()
-        {
-            warn!(
-                grace_secs = cfg.shutdown_grace_secs,
-                "push streams still running after the grace period"
-            );
-        }
+        pilot_config::drain(&shutdown, &tracker, Duration::from_secs(cfg.shutdown_grace_secs))
+            .await;
         let _ = std::fs::remove_file(&ready);
         tokio::task::spawn_blocking(move || db.flush()).await.map_err(|e| Error::Io {
             path: cfg.data_dir.clone(),

@@ -150,22 +150,14 @@ impl Bound {
             .add_service(intake)
             .serve_with_incoming_shutdown(incoming, signal)
             .await;
-        shutdown.cancel();
-        tracker.close();
-        if tokio::time::timeout(Duration::from_secs(cfg.shutdown_grace_secs), tracker.wait())
-            .await
-            .is_err()
-        {
-            warn!(
-                grace_secs = cfg.shutdown_grace_secs,
-                "tasks still running after the grace period"
-            );
-        }
+        pilot_config::drain(&shutdown, &tracker, Duration::from_secs(cfg.shutdown_grace_secs))
+            .await;
         let _ = std::fs::remove_file(&ready);
         let _ = std::fs::remove_file(&ready_http);
-        tokio::task::spawn_blocking(move || db.flush())
-            .await
-            .map_err(|e| Error::HubUnavailable(e.to_string()))??;
+        tokio::task::spawn_blocking(move || db.flush()).await.map_err(|e| Error::Io {
+            path: cfg.data_dir.clone(),
+            source: std::io::Error::other(e),
+        })??;
         info!("node stopped");
         served.map_err(|e| Error::Bind { addr: local_addr, source: std::io::Error::other(e) })
     }

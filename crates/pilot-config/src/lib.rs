@@ -222,6 +222,23 @@ where
     }
 }
 
+/// Step 5 of the shutdown order both binaries follow: cancel every subsystem, stop accepting new
+/// tasks, and wait for the running ones at most `grace`. Returns whether they all finished; if
+/// not, it logs a warning and the caller goes on to flush anyway.
+pub async fn drain(
+    shutdown: &tokio_util::sync::CancellationToken,
+    tracker: &tokio_util::task::TaskTracker,
+    grace: std::time::Duration,
+) -> bool {
+    shutdown.cancel();
+    tracker.close();
+    let done = tokio::time::timeout(grace, tracker.wait()).await.is_ok();
+    if !done {
+        tracing::warn!(grace_secs = grace.as_secs(), "tasks still running after the grace period");
+    }
+    done
+}
+
 /// Cancels `token` on SIGINT (Ctrl-C) or SIGTERM (what Docker and systemd send to stop).
 pub async fn shutdown_signal(token: tokio_util::sync::CancellationToken) {
     use tokio::signal::unix::{SignalKind, signal};
