@@ -70,13 +70,15 @@ pub fn build_batch(
     let mut out = Vec::with_capacity(entries.len());
     let mut ledger = Vec::with_capacity(entries.len());
     for (seq, entry) in entries {
-        let (change, summary_json, tombstone_reason) = match entry.op {
+        // The pseudonym comes from the stored record or the tombstone: no second HMAC.
+        let (change, summary_json, tombstone_reason, pseudonym) = match entry.op {
             OutboxOp::Delete => {
                 let t = anon.tombstone(&entry.local_id, entry.kind);
                 (
                     pb::outbox_entry::Change::Tombstone(pb::Tombstone::from(&t)),
                     None,
                     Some("deleted".to_owned()),
+                    t.get().key.pseudonym.clone(),
                 )
             }
             OutboxOp::Upsert => {
@@ -93,6 +95,7 @@ pub fn build_batch(
                             pb::outbox_entry::Change::Upsert(pb::Summary::from(&summary)),
                             Some(json),
                             None,
+                            stored.pseudonym.clone(),
                         )
                     }
                     Outcome::Withhold { tombstone, reason } => {
@@ -107,6 +110,7 @@ pub fn build_batch(
                             pb::outbox_entry::Change::Tombstone(t),
                             None,
                             Some(reason.code().to_owned()),
+                            stored.pseudonym.clone(),
                         )
                     }
                 }
@@ -117,7 +121,7 @@ pub fn build_batch(
             seq,
             sent_at_ms,
             local_id: entry.local_id.clone(),
-            pseudonym: anon.pseudonym(&entry.local_id),
+            pseudonym,
             kind: entry.kind,
             summary_json,
             tombstone_reason,

@@ -258,8 +258,14 @@ impl NodeStore {
     }
 
     /// Marks a record as held back by the privacy gate (with its reason code), or clears the mark.
+    ///
+    /// Writes only when the mark changes: the sync path calls this for every record it sends,
+    /// and almost all of them are shared with no mark to clear.
     pub fn set_held(&self, id: &LocalId, reason: Option<&str>) -> Result<()> {
         let k = key("h/", id.as_str().as_bytes());
+        if self.raw(&k)?.as_deref() == reason.map(str::as_bytes) {
+            return Ok(());
+        }
         match reason {
             Some(r) => self.tree.insert(k, r.as_bytes()).map(|_| ()),
             None => self.tree.remove(k).map(|_| ()),
