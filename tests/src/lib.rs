@@ -504,3 +504,26 @@ pub async fn http(
     }
     Ok((status, rest))
 }
+
+/// The complete CSL papers (title, keywords and discipline present) from `../shared/data`, in
+/// file order, at most `n`. Panics with a clear message when the shared data is missing: tests
+/// that need realistic text must not pass without it.
+pub fn csl_complete_papers(n: usize) -> Vec<serde_json::Value> {
+    use std::io::BufRead as _;
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/csl/csl_merged.jsonl");
+    let file = std::fs::File::open(&path)
+        .unwrap_or_else(|e| panic!("the shared CSL data is expected at {}: {e}", path.display()));
+    std::io::BufReader::new(file)
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(&l.expect("readable line"))
+                .expect("a JSON line")
+        })
+        .filter(|p| {
+            p["title"].is_string()
+                && p["keywords"].as_array().is_some_and(|k| !k.is_empty())
+                && p["discipline"].is_string()
+        })
+        .take(n)
+        .collect()
+}

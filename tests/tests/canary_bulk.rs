@@ -7,7 +7,6 @@
 
 #![allow(clippy::unwrap_used, clippy::print_stderr)]
 
-use std::io::BufRead as _;
 use std::time::Duration;
 
 use pilot_e2e::{
@@ -161,20 +160,7 @@ fn plant(i: usize, city: &str, paper: &Value) -> Planted {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_thousand_canaries_never_reach_the_hub_its_debug_log_or_the_wire() {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/data/csl/csl_merged.jsonl");
-    let papers: Vec<Value> = std::io::BufReader::new(
-        std::fs::File::open(&path).expect("the shared CSL data beside the checkout"),
-    )
-    .lines()
-    .map(|l| serde_json::from_str::<Value>(&l.unwrap()).unwrap())
-    .filter(|p| {
-        p["title"].is_string()
-            && p["keywords"].as_array().is_some_and(|k| !k.is_empty())
-            && p["discipline"].is_string()
-    })
-    .take(CITIES.len() * PER_CITY)
-    .collect();
+    let papers = pilot_e2e::csl_complete_papers(CITIES.len() * PER_CITY);
 
     let pki = TestPki::new(&CITIES).unwrap();
     let dir = tempfile::tempdir().unwrap();

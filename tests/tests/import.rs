@@ -5,8 +5,6 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::io::BufRead as _;
-
 use pilot_e2e::{TestPki, binaries, http, start_hub, start_node};
 use pilot_proto::pb;
 use serde_json::Value;
@@ -14,19 +12,8 @@ use serde_json::Value;
 const XIANNING: &str = "421200";
 
 fn csl_achievements(n: usize) -> Vec<pb::StoredRecord> {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/data/csl/csl_merged.jsonl");
-    let file = std::fs::File::open(&path)
-        .unwrap_or_else(|e| panic!("the shared CSL data is expected at {}: {e}", path.display()));
-    std::io::BufReader::new(file)
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(&l.unwrap()).unwrap())
-        .filter(|p| {
-            p["title"].is_string()
-                && p["keywords"].as_array().is_some_and(|k| !k.is_empty())
-                && p["discipline"].is_string()
-        })
-        .take(n)
+    pilot_e2e::csl_complete_papers(n)
+        .into_iter()
         .enumerate()
         .map(|(i, p)| pb::StoredRecord {
             external_id: format!("CSL-{}", p["id"].as_str().unwrap()),

@@ -291,7 +291,7 @@ fn summary_json(s: &pb::Summary) -> Value {
     let terms: Vec<Value> = s.terms.iter().map(|t| json!([t.term, t.weight])).collect();
     json!({
         "city": key.city, "pseudonym": key.pseudonym,
-        "kind": pilot_proto::convert::kind_from_pb(s.kind).map_or("unknown", Kind::code),
+        "kind": crate::query::kind_name(s.kind),
         "status": s.status, "fields": s.fields, "industries": s.industries,
         "trl": if s.trl == 0 { Value::Null } else { json!(s.trl) }, "modes": modes, "budget_bucket": s.budget,
         "updated_yyyymm": s.updated_yyyymm, "deadline_yyyymm": s.deadline_yyyymm, "terms": terms,
@@ -402,7 +402,7 @@ pub(crate) async fn ledger(a: LedgerArgs) -> anyhow::Result<()> {
                 json!({
                     "batch": e.batch, "seq": e.seq, "sent_at_ms": e.sent_at_ms, "local_id": e.local_id,
                     "external_id": e.external_id, "pseudonym": e.pseudonym,
-                    "kind": pilot_proto::convert::kind_from_pb(e.kind).map_or("unknown", Kind::code),
+                    "kind": crate::query::kind_name(e.kind),
                     "summary": serde_json::from_str::<Value>(&e.summary_json).unwrap_or(Value::Null),
                     "tombstone_reason": if e.tombstone_reason.is_empty() { Value::Null } else { json!(e.tombstone_reason) },
                     "acknowledged": e.acknowledged,

@@ -60,13 +60,9 @@ pub(crate) struct StatusArgs {
     json: bool,
 }
 
-fn kind_name(k: i32) -> &'static str {
-    match pb::Kind::try_from(k) {
-        Ok(pb::Kind::Demand) => "demand",
-        Ok(pb::Kind::Achievement) => "achievement",
-        Ok(pb::Kind::Expert) => "expert",
-        _ => "unknown",
-    }
+/// The code of a wire kind (`demand`, `achievement`, `expert`), or `unknown`.
+pub(crate) fn kind_name(k: i32) -> &'static str {
+    pilot_proto::convert::kind_from_pb(k).map_or("unknown", pilot_model::Kind::code)
 }
 
 fn city_name(code: &str) -> String {
