@@ -381,7 +381,7 @@ impl Intake {
     /// NB: there is no override: a record that fails the gate stays home until it is fixed.
     pub fn release(&self, req: &pb::GetRequest) -> Result<Outcome> {
         let stored = self.get(req)?;
-        let outcome = self.anon.anonymize(&stored.record);
+        let outcome = self.anon.anonymize(&stored.record, now().date());
         if matches!(outcome, Outcome::Share(_)) {
             let mut w = self.store.write();
             w.requeue(&stored.record.local_id)?;
@@ -531,7 +531,7 @@ impl Intake {
     /// What a record shares, or why it is held back.
     pub fn preview(&self, req: &pb::GetRequest) -> Result<Outcome> {
         let stored = self.get(req)?;
-        Ok(self.anon.anonymize(&stored.record))
+        Ok(self.anon.anonymize(&stored.record, now().date()))
     }
 }
 

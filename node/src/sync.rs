@@ -86,7 +86,7 @@ pub fn build_batch(
                 if stored.seq != seq {
                     continue;
                 }
-                match anon.anonymize(&stored.record) {
+                match anon.anonymize(&stored.record, crate::intake::now().date()) {
                     Outcome::Share(summary) => {
                         store.set_held(&entry.local_id, None)?;
                         let json =
@@ -99,9 +99,10 @@ pub fn build_batch(
                         )
                     }
                     Outcome::Withhold { tombstone, reason } => {
-                        // A record that is simply not shared (draft, closed, withdrawn) is not
+                        // A record that is simply not shared (draft, closed, withdrawn, expired) is not
                         // "held back": only the privacy gate's refusals are.
-                        let held = !matches!(reason, HoldReason::NotShared(_));
+                        let held =
+                            !matches!(reason, HoldReason::NotShared(_) | HoldReason::Expired(_));
                         let mark = format!("{}\t{reason}", reason.code());
                         store.set_held(&entry.local_id, held.then_some(mark.as_str()))?;
                         debug!(local_id = %entry.local_id, reason = reason.code(), "not shared");

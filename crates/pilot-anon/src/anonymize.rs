@@ -12,7 +12,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use pilot_model::{
-    BudgetBucket, CityCode, Kind, LocalId, Pseudonym, Record, RecordBody, Status, Summary,
+    BudgetBucket, CityCode, Date, Kind, LocalId, Pseudonym, Record, RecordBody, Status, Summary,
     SummaryKey, Tombstone, WeightedTerm, YearMonth,
 };
 
@@ -56,6 +56,8 @@ impl<T> Deref for Anonymized<T> {
 pub enum HoldReason {
     /// The record is a draft, closed or withdrawn: not shared at all.
     NotShared(Status),
+    /// A demand whose deadline has passed: it lapses and leaves the federation.
+    Expired(Date),
     /// Fewer than [`Anonymizer::MIN_TERMS`] shareable terms: too little to match on.
     TooFewTerms {
         /// Terms that survived scrubbing and filtering.
@@ -72,6 +74,7 @@ impl HoldReason {
     pub fn code(&self) -> &'static str {
         match self {
             HoldReason::NotShared(_) => "not_shared",
+            HoldReason::Expired(_) => "expired",
             HoldReason::TooFewTerms { .. } => "too_few_terms",
             HoldReason::ResidualIdentifier(_) => "residual_identifier",
         }
@@ -82,6 +85,7 @@ impl fmt::Display for HoldReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             HoldReason::NotShared(status) => write!(f, "status {status} is not shared"),
+            HoldReason::Expired(deadline) => write!(f, "the deadline {deadline} has passed"),
             HoldReason::TooFewTerms { found, needed } => {
                 write!(f, "too few shareable terms: found {found}, need {needed}")
             }
@@ -194,10 +198,11 @@ impl Anonymizer {
         &self.vocab
     }
 
-    /// Anonymizes a record: its summary if it may be shared, else its tombstone and the reason.
+    /// Anonymizes a record as of `today`: its summary if it may be shared, else its tombstone
+    /// and the reason. A demand whose deadline is before `today` has expired.
     ///
-    /// Deterministic: the same record and secret always give the same outcome.
-    pub fn anonymize(&self, record: &Record) -> Outcome {
+    /// Deterministic: the same record, secret and day always give the same outcome.
+    pub fn anonymize(&self, record: &Record, today: Date) -> Outcome {
         let withhold = |reason| Outcome::Withhold {
             tombstone: self.tombstone(&record.local_id, record.kind()),
             reason,
@@ -205,6 +210,11 @@ impl Anonymizer {
         // NB: a record that is not shared is not even segmented.
         if !record.status.is_shared() {
             return withhold(HoldReason::NotShared(record.status));
+        }
+        if let RecordBody::Demand(d) = &record.body
+            && let Some(deadline) = d.deadline.filter(|d| *d < today)
+        {
+            return withhold(HoldReason::Expired(deadline));
         }
         let names = NameForms::new(own_names(&record.body));
         let terms = self.record_terms(&record.body, &names);
@@ -414,6 +424,9 @@ pub(crate) mod tests {
 
     use super::*;
 
+    /// The day the tests pretend it is.
+    const TODAY: Date = Date { year: 2026, month: 11, day: 21 };
+
     /// One anonymizer for all tests: building it loads jieba's dictionary.
     pub(crate) fn anonymizer() -> &'static Anonymizer {
         static A: OnceLock<Anonymizer> = OnceLock::new();
@@ -504,7 +517,7 @@ pub(crate) mod tests {
                 deadline: Some(Date::parse("deadline", "2027-06-30").unwrap()),
             }),
         );
-        let out = anonymizer().anonymize(&r);
+        let out = anonymizer().anonymize(&r, TODAY);
         let json = assert_clean(
             &out,
             &[
@@ -572,7 +585,7 @@ pub(crate) mod tests {
                 price_max_cny: Some(1_500_000),
             }),
         );
-        let out = anonymizer().anonymize(&r);
+        let out = anonymizer().anonymize(&r, TODAY);
         assert_clean(
             &out,
             &[
@@ -627,7 +640,7 @@ pub(crate) mod tests {
                 availability: Some("周末可以联系陈老师面谈".into()),
             }),
         );
-        let out = anonymizer().anonymize(&r);
+        let out = anonymizer().anonymize(&r, TODAY);
         assert_clean(
             &out,
             &[
@@ -668,7 +681,7 @@ pub(crate) mod tests {
         let a = anonymizer();
         for status in [Status::Draft, Status::Closed, Status::Withdrawn] {
             let r = simple_demand(status, "高孔隙率锂电池隔膜涂覆工艺");
-            match a.anonymize(&r) {
+            match a.anonymize(&r, TODAY) {
                 Outcome::Withhold { tombstone, reason } => {
                     assert_eq!(reason, HoldReason::NotShared(status));
                     assert_eq!(reason.code(), "not_shared");
@@ -683,7 +696,7 @@ pub(crate) mod tests {
     fn too_few_terms_are_withheld() {
         let r =
             simple_demand(Status::Open, "联系人：王建国，电话13871234567。我们需要研究一种方法。");
-        let out = anonymizer().anonymize(&r);
+        let out = anonymizer().anonymize(&r, TODAY);
         let Outcome::Withhold { reason, .. } = &out else { panic!("{out:?}") };
         assert_eq!(*reason, HoldReason::TooFewTerms { found: 1, needed: Anonymizer::MIN_TERMS });
         assert_eq!(reason.to_string(), "too few shareable terms: found 1, need 3");
@@ -713,8 +726,8 @@ pub(crate) mod tests {
             Status::Open,
             "高孔隙率锂电池隔膜涂覆工艺，提升隔膜热稳定性与电解液浸润性",
         );
-        let a = anonymizer().anonymize(&r);
-        let b = anonymizer().anonymize(&r.clone());
+        let a = anonymizer().anonymize(&r, TODAY);
+        let b = anonymizer().anonymize(&r.clone(), TODAY);
         let json = |o: &Outcome| serde_json::to_string(o.summary().unwrap()).unwrap();
         assert_eq!(json(&a), json(&b));
         assert_eq!(a, b);
@@ -792,7 +805,7 @@ pub(crate) mod tests {
         for line in input.lines().filter(|l| !l.trim().is_empty()) {
             let record: Record = serde_json::from_str(line).unwrap();
             record.body.validate().unwrap();
-            let outcome = anonymizer().anonymize(&record);
+            let outcome = anonymizer().anonymize(&record, TODAY);
             out.push(outcome_json(&record, &outcome));
         }
         let actual = serde_json::to_string_pretty(&out).unwrap() + "\n";
@@ -806,5 +819,31 @@ pub(crate) mod tests {
             expected == actual,
             "golden file differs; rerun with UPDATE_GOLDENFILES=1 and review the diff\n{actual}"
         );
+    }
+
+    #[test]
+    fn a_demand_past_its_deadline_expires_and_one_due_today_does_not() {
+        let demand = |deadline: &str| {
+            record(
+                "dem-000042",
+                Status::Open,
+                RecordBody::Demand(Demand {
+                    title: "锂电池隔膜陶瓷涂覆工艺".into(),
+                    description: "需要高孔隙率锂电池隔膜涂覆工艺，提升隔膜热稳定性与电解液浸润性。"
+                        .into(),
+                    deadline: Some(Date::parse("deadline", deadline).unwrap()),
+                    ..Demand::default()
+                }),
+            )
+        };
+        assert!(matches!(anonymizer().anonymize(&demand("2026-11-21"), TODAY), Outcome::Share(_)));
+        match anonymizer().anonymize(&demand("2026-11-20"), TODAY) {
+            Outcome::Withhold { reason, tombstone } => {
+                assert_eq!(reason, HoldReason::Expired(Date::parse("d", "2026-11-20").unwrap()));
+                assert_eq!(reason.code(), "expired");
+                assert_eq!(tombstone.get().kind, Kind::Demand);
+            }
+            other => panic!("an expired demand was shared: {other:?}"),
+        }
     }
 }

@@ -23,6 +23,14 @@ impl UnixMillis {
         let (y, m, _) = civil_from_days(days);
         (u16::try_from(y).unwrap_or(u16::MAX), m)
     }
+
+    /// The calendar date of this instant in UTC (China Standard Time is 8 hours ahead, so a
+    /// deadline lapses at 08:00 Beijing time the next day, never early).
+    pub fn date(self) -> Date {
+        let days = i64::try_from(self.0 / 86_400_000).expect("u64 millis / 86.4e6 fits in i64");
+        let (y, month, day) = civil_from_days(days);
+        Date { year: u16::try_from(y).unwrap_or(u16::MAX), month, day }
+    }
 }
 
 /// Converts days since 1970-01-01 to a proleptic Gregorian (year, month, day).
