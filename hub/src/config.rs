@@ -41,11 +41,18 @@ pub struct Limits {
     /// Most entries in one push batch; bigger batches are refused with INVALID_ARGUMENT.
     #[serde(default = "default_max_batch")]
     pub max_batch_entries: usize,
+    /// Most (pseudonym, version) pairs in one anti-entropy listing; nodes split bigger ones.
+    #[serde(default = "default_max_reconcile")]
+    pub max_reconcile_entries: usize,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_message_bytes: default_max_message(), max_batch_entries: default_max_batch() }
+        Limits {
+            max_message_bytes: default_max_message(),
+            max_batch_entries: default_max_batch(),
+            max_reconcile_entries: default_max_reconcile(),
+        }
     }
 }
 
@@ -63,6 +70,9 @@ fn default_max_message() -> usize {
 }
 fn default_max_batch() -> usize {
     1000
+}
+fn default_max_reconcile() -> usize {
+    20_000
 }
 
 impl Config {
@@ -85,6 +95,11 @@ impl Config {
         p.check((1..=10_000).contains(&self.limits.max_batch_entries), || {
             "limits.max_batch_entries must be 1-10000".into()
         });
+        // A listing of this many pairs (about 50 bytes each) must fit in one message.
+        p.check(
+            (256..=self.limits.max_message_bytes / 64).contains(&self.limits.max_reconcile_entries),
+            || "limits.max_reconcile_entries must be 256 to max_message_bytes / 64".into(),
+        );
         self.log.check(&mut p);
         p.finish()
     }

@@ -5,9 +5,11 @@
 
 use std::sync::Arc;
 
-use pilot_model::{CityCode, Summary, Tombstone};
+use pilot_model::digest::bucket_of;
+use pilot_model::{BUCKETS, CityCode, Digest, Pseudonym, Summary, Tombstone};
 use pilot_proto::pb;
 use pilot_store::{Change, HubStore};
+use tracing::info;
 
 use crate::config::Limits;
 use crate::matcher::Matcher;
@@ -33,9 +35,109 @@ impl Ingest {
         Ingest { store, matcher, limits }
     }
 
-    /// The hub's watermark for `city`; also records the contact.
-    pub fn resume(&self, city: CityCode) -> Result<u64> {
-        Ok(self.store.touch(city, now_ms())?.acked_seq)
+    /// The hub's watermark for `city`; also records the contact and the node's last sequence.
+    pub fn resume(&self, city: CityCode, node_last_seq: u64) -> Result<u64> {
+        Ok(self.store.touch(city, node_last_seq, now_ms())?.acked_seq)
+    }
+
+    /// Compares the node's digest with the hub's and, on a mismatch, returns the hub's buckets.
+    ///
+    /// A comparison is only meaningful when the node has nothing in flight: if its acknowledged
+    /// sequence differs from the hub's watermark the reply says "not equal" without buckets and
+    /// the state is left as it was (the node asks again once it has caught up).
+    pub fn digest(&self, city: CityCode, req: &pb::DigestRequest) -> Result<pb::DigestReply> {
+        let node = req.digest.unwrap_or_default();
+        let node = Digest { count: node.count, hash: node.hash };
+        let state = self.store.city_state(city)?;
+        if req.acked_seq != state.acked_seq {
+            self.store.touch(city, req.last_seq, now_ms())?;
+            return Ok(pb::DigestReply {
+                digest: Some(set_digest(state.digest)),
+                equal: false,
+                buckets: vec![],
+                acked_seq: state.acked_seq,
+            });
+        }
+        let equal = node == state.digest;
+        self.store.record_digest_check(city, equal, req.last_seq, now_ms())?;
+        let buckets = if equal {
+            vec![]
+        } else {
+            info!(
+                city = %city,
+                hub = %state.digest.to_hex(),
+                node = %node.to_hex(),
+                "digest mismatch; comparing buckets"
+            );
+            self.store.bucket_digests(city)?.0.into_iter().map(set_digest).collect()
+        };
+        Ok(pb::DigestReply {
+            digest: Some(set_digest(state.digest)),
+            equal,
+            buckets,
+            acked_seq: state.acked_seq,
+        })
+    }
+
+    /// Reconciles the node's complete listings of some buckets: drops what the node no longer
+    /// shares (durably, and from the index) and names what the node must send again.
+    pub fn reconcile(
+        &self,
+        city: CityCode,
+        req: pb::ReconcileRequest,
+    ) -> Result<pb::ReconcileReply> {
+        let entries: usize = req.buckets.iter().map(|b| b.entries.len()).sum();
+        if entries > self.limits.max_reconcile_entries {
+            return Err(Error::Invalid {
+                field: "buckets",
+                reason: format!(
+                    "{entries} entries, at most {}; split the buckets over several requests",
+                    self.limits.max_reconcile_entries
+                ),
+            });
+        }
+        let mut seen = [false; BUCKETS];
+        let mut listings = Vec::with_capacity(req.buckets.len());
+        for listing in req.buckets {
+            let bucket = usize::try_from(listing.bucket).unwrap_or(usize::MAX);
+            if bucket >= BUCKETS || std::mem::replace(&mut seen[bucket], true) {
+                return Err(Error::Invalid {
+                    field: "bucket",
+                    reason: format!("bucket {} is out of range or listed twice", listing.bucket),
+                });
+            }
+            let mut pairs = Vec::with_capacity(listing.entries.len());
+            for e in listing.entries {
+                let p = Pseudonym::parse(&e.pseudonym).map_err(|err| Error::Invalid {
+                    field: "pseudonym",
+                    reason: err.to_string(),
+                })?;
+                if bucket_of(&p) != bucket {
+                    return Err(Error::Invalid {
+                        field: "pseudonym",
+                        reason: format!("{p} does not belong to bucket {bucket}"),
+                    });
+                }
+                pairs.push((p, e.version));
+            }
+            listings.push((bucket, pairs));
+        }
+        let outcome = self.store.reconcile(city, &listings)?;
+        if !outcome.dropped.is_empty() {
+            self.store.db().flush()?;
+            self.matcher.apply(&outcome.dropped);
+        }
+        info!(
+            city = %city,
+            buckets = listings.len(),
+            resend = outcome.resend.len(),
+            dropped = outcome.dropped.len(),
+            "reconciled"
+        );
+        Ok(pb::ReconcileReply {
+            resend: outcome.resend.iter().map(|p| p.as_str().to_owned()).collect(),
+            dropped: u32::try_from(outcome.dropped.len()).unwrap_or(u32::MAX),
+        })
     }
 
     /// Applies one batch from `city` (the caller's certificate city) and returns the ack.
@@ -98,7 +200,8 @@ impl Ingest {
                 reason: format!("{} is below entry {last}", batch.through_seq),
             });
         }
-        let outcome = self.store.apply(city, &changes, batch.through_seq, now_ms())?;
+        let outcome =
+            self.store.apply(city, &changes, batch.through_seq, batch.last_seq, now_ms())?;
         self.store.db().flush()?;
         self.matcher.apply(&outcome.applied);
         Ok(pb::PushAck {
@@ -107,4 +210,9 @@ impl Ingest {
             ignored: outcome.ignored,
         })
     }
+}
+
+/// A digest in its wire form.
+pub fn set_digest(d: Digest) -> pb::SetDigest {
+    pb::SetDigest { count: d.count, hash: d.hash }
 }

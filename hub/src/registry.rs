@@ -1,38 +1,112 @@
-//! Who is calling: the peer's identity from its client certificate, and what it may do.
+//! Who is calling: the peer's identity from its client certificate, whether that certificate is
+//! revoked, and what the identity may do.
 //!
 //! The TLS layer has already checked that the certificate chains to the federation CA; this
-//! module reads the SPIFFE URI from it (through `pilot-pki`, the only certificate parser) and
-//! authorizes by role.
+//! module reads the SPIFFE URI and serial from it (through `pilot-pki`, the only certificate
+//! parser), refuses revoked serials, and authorizes by role. The revoked set is swapped in whole
+//! by the revocation watcher, so a revocation takes effect on the next call without a restart.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::{Arc, Mutex, RwLock};
 
 use pilot_model::CityCode;
 use pilot_pki::Identity;
 use tonic::{Request, Status};
 
-/// The authenticated identity of the caller.
-pub fn peer<T>(req: &Request<T>) -> Result<Identity, Status> {
-    let certs = req
-        .peer_certs()
-        .ok_or_else(|| Status::unauthenticated("a client certificate is required"))?;
-    let leaf =
-        certs.first().ok_or_else(|| Status::unauthenticated("a client certificate is required"))?;
-    pilot_pki::peer_from_der(leaf.as_ref())
-        .map(|p| p.identity)
-        .map_err(|e| Status::unauthenticated(format!("unusable client certificate: {e}")))
+/// The callers' registry: revoked serials and the last certificate seen per city.
+#[derive(Debug, Clone, Default)]
+pub struct Registry {
+    revoked: Arc<RwLock<Arc<HashSet<String>>>>,
+    last_serial: Arc<Mutex<BTreeMap<CityCode, String>>>,
 }
 
-/// The caller's city, if it is a city node.
-pub fn require_city<T>(req: &Request<T>) -> Result<CityCode, Status> {
-    match peer(req)? {
-        Identity::City(c) => Ok(c),
-        other => Err(Status::permission_denied(format!("{other} is not a city node"))),
+impl Registry {
+    /// Replaces the revoked serials (lowercase hex, as in [`pilot_pki::PeerCert::serial_hex`]).
+    pub fn set_revoked(&self, serials: HashSet<String>) {
+        *self.revoked.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(serials);
     }
-}
 
-/// Succeeds only for the national centre.
-pub fn require_national<T>(req: &Request<T>) -> Result<(), Status> {
-    match peer(req)? {
-        Identity::National => Ok(()),
-        other => Err(Status::permission_denied(format!("{other} may not run national queries"))),
+    /// How many serials are revoked.
+    pub fn revoked_count(&self) -> usize {
+        self.revoked.read().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    fn is_revoked(&self, serial: &str) -> bool {
+        self.revoked.read().unwrap_or_else(|p| p.into_inner()).contains(serial)
+    }
+
+    /// Whether the certificate `city` last presented is revoked.
+    pub fn city_revoked(&self, city: CityCode) -> bool {
+        let last = self.last_serial.lock().unwrap_or_else(|p| p.into_inner());
+        last.get(&city).is_some_and(|s| self.is_revoked(s))
+    }
+
+    /// The authenticated identity of the caller; UNAUTHENTICATED for a missing, unusable or
+    /// revoked certificate.
+    pub fn peer<T>(&self, req: &Request<T>) -> Result<Identity, Status> {
+        self.peer_cert(req).map(|p| p.identity)
+    }
+
+    /// [`Registry::peer`] with the certificate's serial.
+    fn peer_cert<T>(&self, req: &Request<T>) -> Result<pilot_pki::PeerCert, Status> {
+        let certs = req
+            .peer_certs()
+            .ok_or_else(|| Status::unauthenticated("a client certificate is required"))?;
+        let leaf = certs
+            .first()
+            .ok_or_else(|| Status::unauthenticated("a client certificate is required"))?;
+        let peer = pilot_pki::peer_from_der(leaf.as_ref())
+            .map_err(|e| Status::unauthenticated(format!("unusable client certificate: {e}")))?;
+        if let Identity::City(city) = peer.identity {
+            self.last_serial
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(city, peer.serial_hex.clone());
+        }
+        if self.is_revoked(&peer.serial_hex) {
+            return Err(Status::unauthenticated(format!(
+                "the certificate of {} (serial {}) is revoked",
+                peer.identity, peer.serial_hex
+            )));
+        }
+        Ok(peer)
+    }
+
+    /// The caller's city, if it is a city node.
+    pub fn require_city<T>(&self, req: &Request<T>) -> Result<CityCode, Status> {
+        match self.peer(req)? {
+            Identity::City(c) => Ok(c),
+            other => Err(Status::permission_denied(format!("{other} is not a city node"))),
+        }
+    }
+
+    /// Succeeds only for the national centre.
+    pub fn require_national<T>(&self, req: &Request<T>) -> Result<(), Status> {
+        match self.peer(req)? {
+            Identity::National => Ok(()),
+            other => {
+                Err(Status::permission_denied(format!("{other} may not run national queries")))
+            }
+        }
+    }
+
+    /// The caller's city and its certificate's serial, for long-lived streams that must check
+    /// [`Registry::still_valid`] as they go.
+    pub fn require_city_cert<T>(&self, req: &Request<T>) -> Result<(CityCode, String), Status> {
+        let peer = self.peer_cert(req)?;
+        match peer.identity {
+            Identity::City(c) => Ok((c, peer.serial_hex)),
+            other => Err(Status::permission_denied(format!("{other} is not a city node"))),
+        }
+    }
+
+    /// Checks, during a long-lived stream, that the certificate that opened it is still good.
+    pub fn still_valid(&self, serial: &str) -> Result<(), Status> {
+        if self.is_revoked(serial) {
+            Err(Status::unauthenticated(format!("certificate serial {serial} was revoked")))
+        } else {
+            Ok(())
+        }
     }
 }
 

@@ -23,6 +23,7 @@ use crate::grpc::match_api::{MatchApi, NationalApi};
 use crate::grpc::sync_api::SyncApi;
 use crate::ingest::Ingest;
 use crate::matcher::Matcher;
+use crate::registry::Registry;
 use crate::{Error, Result};
 
 /// A hub whose store is open, index rebuilt and listener bound.
@@ -50,6 +51,15 @@ pub async fn bind(cfg: Config) -> Result<Bound> {
         })??
     };
     let n = summaries.len();
+    let fixed = {
+        let store = store.clone();
+        tokio::task::spawn_blocking(move || store.recompute_digests()).await.map_err(|e| {
+            Error::Io { path: cfg.data_dir.clone(), source: std::io::Error::other(e) }
+        })??
+    };
+    if !fixed.is_empty() {
+        tracing::warn!(cities = fixed.len(), "stored digests were stale and are corrected");
+    }
     let matcher = Arc::new(Matcher::rebuild(summaries));
     info!(summaries = n, elapsed_ms = started.elapsed().as_millis() as u64, "index rebuilt");
     let listener = TcpListener::bind(cfg.listen)
@@ -74,17 +84,22 @@ impl Bound {
         reporter.set_serving::<pb::sync_server::SyncServer<SyncApi>>().await;
 
         let max = cfg.limits.max_message_bytes;
+        let registry = Registry::default();
         let ingest = Ingest::new(store.clone(), matcher.clone(), cfg.limits.clone());
         let sync = pb::sync_server::SyncServer::new(SyncApi::new(
             ingest,
+            registry.clone(),
             tracker.clone(),
             shutdown.child_token(),
         ))
         .max_decoding_message_size(max);
-        let matches = pb::matches_server::MatchesServer::new(MatchApi::new(matcher.clone()))
-            .max_decoding_message_size(max)
-            .max_encoding_message_size(64 << 20);
-        let national = pb::national_server::NationalServer::new(NationalApi::new(matcher, store))
+        let matches =
+            pb::matches_server::MatchesServer::new(MatchApi::new(matcher.clone(), registry.clone()))
+                .max_decoding_message_size(max)
+                .max_encoding_message_size(64 << 20);
+        let national = pb::national_server::NationalServer::new(NationalApi::new(
+            matcher, store, registry,
+        ))
             .max_decoding_message_size(max)
             .max_encoding_message_size(64 << 20);
 

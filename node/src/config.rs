@@ -87,6 +87,15 @@ pub struct SyncConfig {
     /// How often an idle sync task looks at the outbox, in milliseconds (writes wake it at once).
     #[serde(default = "default_idle_poll")]
     pub idle_poll_ms: u64,
+    /// Seconds between anti-entropy digest comparisons with the hub while idle (also the
+    /// heartbeat from which the hub sees the node as alive). Shorter repairs divergence sooner
+    /// and costs a scan of the shared set (milliseconds per 100,000 records) each time.
+    #[serde(default = "default_anti_entropy")]
+    pub anti_entropy_secs: u64,
+    /// Most (pseudonym, version) pairs per anti-entropy listing sent to the hub; must not exceed
+    /// the hub's `limits.max_reconcile_entries`.
+    #[serde(default = "default_reconcile_chunk")]
+    pub reconcile_chunk: usize,
 }
 
 impl Default for SyncConfig {
@@ -98,6 +107,8 @@ impl Default for SyncConfig {
             backoff_min_ms: default_backoff_min(),
             backoff_max_ms: default_backoff_max(),
             idle_poll_ms: default_idle_poll(),
+            anti_entropy_secs: default_anti_entropy(),
+            reconcile_chunk: default_reconcile_chunk(),
         }
     }
 }
@@ -123,6 +134,12 @@ fn default_hub_url() -> String {
 }
 fn default_grace() -> u64 {
     10
+}
+fn default_anti_entropy() -> u64 {
+    30
+}
+fn default_reconcile_chunk() -> usize {
+    10_000
 }
 fn default_batch_size() -> usize {
     256
@@ -182,6 +199,12 @@ impl Config {
             self.sync.backoff_min_ms >= 1 && self.sync.backoff_min_ms <= self.sync.backoff_max_ms,
             || "sync.backoff_min_ms must be at least 1 and at most sync.backoff_max_ms".into(),
         );
+        p.check((1..=86_400).contains(&self.sync.anti_entropy_secs), || {
+            "sync.anti_entropy_secs must be 1-86400".into()
+        });
+        p.check((256..=100_000).contains(&self.sync.reconcile_chunk), || {
+            "sync.reconcile_chunk must be 256-100000".into()
+        });
         self.log.check(&mut p);
         p.finish()
     }

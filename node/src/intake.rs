@@ -490,6 +490,8 @@ impl Intake {
             acked_seq: self.store.acked_seq()?.0,
             held_back: self.store.held_back()?.len() as u64,
             hub_connected,
+            // The sync figures are added by `SyncStatus::fill_stats`.
+            ..Default::default()
         })
     }
 

@@ -12,7 +12,7 @@ use std::time::Duration;
 use pilot_anon::{Anonymizer, NodeSecret};
 use pilot_pki::Identity;
 use pilot_proto::pb;
-use pilot_store::{Db, NodeStore};
+use pilot_store::{Db, NodeStore, SharedIndex};
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -81,7 +81,8 @@ pub async fn bind(cfg: Config) -> Result<Bound> {
 
     let wake = Arc::new(Notify::new());
     let hub = HubClient::new(&cfg, &tls)?;
-    let status = Arc::new(SyncStatus::default());
+    let shared = SharedIndex::open(&db)?;
+    let status = Arc::new(SyncStatus::new(shared.clone()));
     let intake = Intake::new(store.clone(), anon.clone(), wake.clone());
     let http = TcpListener::bind(cfg.http_listen)
         .await
@@ -90,7 +91,7 @@ pub async fn bind(cfg: Config) -> Result<Bound> {
         http.local_addr().map_err(|source| Error::Bind { addr: cfg.http_listen, source })?;
     let router = crate::http::router(intake.clone(), hub.clone(), status.clone(), token.clone());
     let api = IntakeApi::new(intake, hub.clone(), status.clone());
-    let sync = SyncTask { store, anon, hub, cfg: cfg.sync.clone(), wake, status };
+    let sync = SyncTask { store, shared, anon, hub, cfg: cfg.sync.clone(), wake, status };
     Ok(Bound { cfg, db, listener, local_addr, http, http_addr, router, api, sync, token })
 }
 

@@ -4,15 +4,25 @@
 //! the record is re-read and re-anonymized at send time, so an entry superseded by a later
 //! change of the same record is skipped, and nothing but `pilot-anon`'s output is ever sent.
 //! The hub's acknowledgement is the only thing that moves the outbox forward.
+//!
+//! Anti-entropy: whenever the outbox is drained and acknowledged (and at least every
+//! `anti_entropy_secs`), the node compares the digest of its shared set ([`SharedIndex`]) with the
+//! hub's. On a mismatch it lists the differing buckets; the hub drops what the node no longer
+//! shares and names what it lacks, which the node queues again. The same check is the node's
+//! heartbeat, from which the hub knows the city's last contact and lag.
+//!
+//! The functions here that touch the store ([`build_batch`], [`reconcile_watermark`],
+//! [`listings`], [`requeue_pseudonyms`], [`expire_lapsed`]) are the whole sync logic; the async
+//! task only moves their messages. The deterministic simulation drives the same functions.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use pilot_anon::{Anonymizer, HoldReason, Outcome};
-use pilot_model::Seq;
+use pilot_model::{BucketDigests, Date, Digest, Kind, Pseudonym, RecordBody, Seq};
 use pilot_proto::pb;
-use pilot_store::{NodeStore, OutboxOp, SentEntry};
+use pilot_store::{NodeStore, OutboxOp, SentEntry, SharedChange, SharedIndex};
 use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
@@ -55,12 +65,15 @@ impl Backoff {
 /// Builds the next batch after `after`: the wire entries and the highest sequence it covers.
 ///
 /// Entries superseded by a later change of the same record are covered but not sent.
-/// Records the anonymizer holds back are sent as tombstones, so the hub forgets them.
+/// Records the anonymizer holds back (as of `today`) are sent as tombstones, so the hub forgets
+/// them. The shared set and the sharing ledger record what the batch tells the hub.
 pub fn build_batch(
     store: &NodeStore,
+    shared: &SharedIndex,
     anon: &Anonymizer,
     after: Seq,
     limit: usize,
+    today: Date,
 ) -> Result<Option<pb::PushBatch>> {
     let entries = store.outbox_after(after, limit)?;
     let Some((through, _)) = entries.last() else { return Ok(None) };
@@ -69,6 +82,7 @@ pub fn build_batch(
     let sent_at_ms = crate::intake::now().0;
     let mut out = Vec::with_capacity(entries.len());
     let mut ledger = Vec::with_capacity(entries.len());
+    let mut changes = Vec::with_capacity(entries.len());
     for (seq, entry) in entries {
         // The pseudonym comes from the stored record or the tombstone: no second HMAC.
         let (change, summary_json, tombstone_reason, pseudonym) = match entry.op {
@@ -86,7 +100,7 @@ pub fn build_batch(
                 if stored.seq != seq {
                     continue;
                 }
-                match anon.anonymize(&stored.record, crate::intake::now().date()) {
+                match anon.anonymize(&stored.record, today) {
                     Outcome::Share(summary) => {
                         store.set_held(&entry.local_id, None)?;
                         let json =
@@ -117,6 +131,14 @@ pub fn build_batch(
                 }
             }
         };
+        changes.push(match &change {
+            pb::outbox_entry::Change::Upsert(_) => SharedChange::Set {
+                pseudonym: pseudonym.clone(),
+                version: seq,
+                local_id: entry.local_id.clone(),
+            },
+            pb::outbox_entry::Change::Tombstone(_) => SharedChange::Remove(pseudonym.clone()),
+        });
         ledger.push(SentEntry {
             batch: batch_id,
             seq,
@@ -130,19 +152,174 @@ pub fn build_batch(
         out.push(pb::OutboxEntry { seq: seq.0, change: Some(change) });
     }
     store.record_sent(&ledger)?;
-    Ok(Some(pb::PushBatch { city: anon.city().to_string(), entries: out, through_seq: through.0 }))
+    shared.apply(&changes)?;
+    Ok(Some(pb::PushBatch {
+        city: anon.city().to_string(),
+        entries: out,
+        through_seq: through.0,
+        last_seq: store.last_seq()?.0,
+    }))
+}
+
+/// The node's side of a digest comparison.
+pub fn digest_request(
+    store: &NodeStore,
+    shared: &SharedIndex,
+    anon: &Anonymizer,
+    acked: Seq,
+) -> Result<(pb::DigestRequest, BucketDigests)> {
+    let buckets = shared.bucket_digests()?;
+    let total = buckets.total();
+    let req = pb::DigestRequest {
+        city: anon.city().to_string(),
+        digest: Some(pb::SetDigest { count: total.count, hash: total.hash }),
+        last_seq: store.last_seq()?.0,
+        acked_seq: acked.0,
+    };
+    Ok((req, buckets))
+}
+
+/// The buckets that differ from the hub's, as complete listings, at most about `max_entries`
+/// pairs per request (a bucket is never split; one larger than that goes alone).
+pub fn listings(
+    shared: &SharedIndex,
+    anon: &Anonymizer,
+    mine: &BucketDigests,
+    hub: &[pb::SetDigest],
+    max_entries: usize,
+) -> Result<Vec<pb::ReconcileRequest>> {
+    let hub: Vec<Digest> = hub.iter().map(|d| Digest { count: d.count, hash: d.hash }).collect();
+    let mut out = Vec::new();
+    let mut current = pb::ReconcileRequest { city: anon.city().to_string(), buckets: vec![] };
+    let mut size = 0;
+    for bucket in mine.differing(&hub) {
+        let entries: Vec<pb::SharedVersion> = shared
+            .bucket(bucket)?
+            .into_iter()
+            .map(|e| pb::SharedVersion { pseudonym: e.pseudonym.as_str().to_owned(), version: e.version.0 })
+            .collect();
+        if size > 0 && size + entries.len() > max_entries {
+            out.push(std::mem::replace(
+                &mut current,
+                pb::ReconcileRequest { city: anon.city().to_string(), buckets: vec![] },
+            ));
+            size = 0;
+        }
+        size += entries.len();
+        current.buckets.push(pb::BucketListing { bucket: bucket as u32, entries });
+    }
+    if !current.buckets.is_empty() {
+        out.push(current);
+    }
+    Ok(out)
+}
+
+/// Queues again the records the hub asked for; unknown pseudonyms (a record deleted since) are
+/// skipped. Returns how many were queued; the caller wakes the sender.
+pub fn requeue_pseudonyms(
+    store: &NodeStore,
+    shared: &SharedIndex,
+    pseudonyms: &[String],
+) -> Result<usize> {
+    let mut ids = Vec::with_capacity(pseudonyms.len());
+    for p in pseudonyms {
+        let Ok(p) = Pseudonym::parse(p) else { continue };
+        if let Some(e) = shared.get(&p)? {
+            ids.push(e.local_id);
+        }
+    }
+    let mut n = 0;
+    if !ids.is_empty() {
+        let mut w = store.write();
+        for id in &ids {
+            n += usize::from(w.requeue(id)?.is_some());
+        }
+        w.commit()?;
+        store.db().flush()?;
+    }
+    Ok(n)
+}
+
+/// Queues every shared demand whose deadline is before `today`, so that its tombstone reaches
+/// the hub. Returns how many were queued.
+pub fn expire_lapsed(store: &NodeStore, shared: &SharedIndex, today: Date) -> Result<usize> {
+    let mut lapsed = Vec::new();
+    store.scan(Some(Kind::Demand), |s| {
+        if let RecordBody::Demand(d) = &s.record.body
+            && d.deadline.is_some_and(|d| d < today)
+            && s.record.status.is_shared()
+        {
+            lapsed.push((s.record.local_id, s.pseudonym));
+        }
+        true
+    })?;
+    let mut ids = Vec::new();
+    for (id, p) in lapsed {
+        if shared.get(&p)?.is_some() {
+            ids.push(id);
+        }
+    }
+    if !ids.is_empty() {
+        let mut w = store.write();
+        for id in &ids {
+            w.requeue(id)?;
+        }
+        w.commit()?;
+        store.db().flush()?;
+    }
+    Ok(ids.len())
 }
 
 /// Shared view of the sync task's state, for statistics.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct SyncStatus {
+    shared: SharedIndex,
     connected: AtomicBool,
+    digest_state: AtomicU8,
+    digest_checked_ms: AtomicU64,
 }
 
 impl SyncStatus {
+    /// The state of a sync task over `shared`.
+    pub fn new(shared: SharedIndex) -> Self {
+        SyncStatus {
+            shared,
+            connected: AtomicBool::new(false),
+            digest_state: AtomicU8::new(0),
+            digest_checked_ms: AtomicU64::new(0),
+        }
+    }
+
+    /// Adds the sync figures (connection, shared digest, anti-entropy state) to `stats`.
+    /// Blocking: scans the shared set.
+    pub fn fill_stats(&self, stats: &mut pb::StatsReply) -> Result<()> {
+        let d = self.shared.bucket_digests()?.total();
+        let (state, checked) = self.digest_state();
+        stats.hub_connected = self.connected();
+        stats.shared_digest = Some(pb::SetDigest { count: d.count, hash: d.hash });
+        stats.digest_state = state as i32;
+        stats.digest_checked_unix_ms = i64::try_from(checked).unwrap_or(i64::MAX);
+        Ok(())
+    }
+
     /// Whether a push stream to the hub is open.
     pub fn connected(&self) -> bool {
         self.connected.load(Ordering::Relaxed)
+    }
+
+    /// The last anti-entropy outcome and when it was reached (ms since the epoch, 0 if never).
+    pub fn digest_state(&self) -> (pb::DigestState, u64) {
+        let state = match self.digest_state.load(Ordering::Relaxed) {
+            1 => pb::DigestState::Equal,
+            2 => pb::DigestState::Repairing,
+            _ => pb::DigestState::Unknown,
+        };
+        (state, self.digest_checked_ms.load(Ordering::Relaxed))
+    }
+
+    fn set_digest_state(&self, state: pb::DigestState) {
+        self.digest_state.store(state as u8, Ordering::Relaxed);
+        self.digest_checked_ms.store(crate::intake::now().0, Ordering::Relaxed);
     }
 }
 
@@ -151,6 +328,8 @@ impl SyncStatus {
 pub struct SyncTask {
     /// The node's store.
     pub store: NodeStore,
+    /// What the node has told the hub it shares.
+    pub shared: SharedIndex,
     /// The anonymizer.
     pub anon: Arc<Anonymizer>,
     /// The hub.
@@ -192,20 +371,62 @@ impl SyncTask {
 
     async fn blocking<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&NodeStore, &Anonymizer) -> Result<T> + Send + 'static,
+        f: impl FnOnce(&NodeStore, &SharedIndex, &Anonymizer) -> Result<T> + Send + 'static,
     ) -> Result<T> {
-        let (store, anon) = (self.store.clone(), self.anon.clone());
-        tokio::task::spawn_blocking(move || f(&store, &anon))
+        let (store, shared, anon) = (self.store.clone(), self.shared.clone(), self.anon.clone());
+        tokio::task::spawn_blocking(move || f(&store, &shared, &anon))
             .await
             .map_err(|e| Error::HubUnavailable(format!("sync worker failed: {e}")))?
     }
 
+    /// One anti-entropy round; returns whether the hub now equals (or already equalled) the node.
+    /// Called only with nothing in flight and everything acknowledged.
+    async fn anti_entropy(&self, acked: Seq) -> Result<AntiEntropy> {
+        let (req, mine) = self.blocking(move |s, sh, a| digest_request(s, sh, a, acked)).await?;
+        let reply = self.hub.digest(req).await?;
+        if reply.equal {
+            self.status.set_digest_state(pb::DigestState::Equal);
+            return Ok(AntiEntropy::Equal);
+        }
+        if reply.buckets.is_empty() {
+            // The hub's watermark differs from ours: batches are still landing; ask later.
+            return Ok(AntiEntropy::NotComparable);
+        }
+        self.status.set_digest_state(pb::DigestState::Repairing);
+        let chunk = self.cfg.reconcile_chunk;
+        let hub_buckets = reply.buckets;
+        let requests =
+            self.blocking(move |_, sh, a| listings(sh, a, &mine, &hub_buckets, chunk)).await?;
+        let (mut resend, mut dropped) = (Vec::new(), 0u64);
+        for r in requests {
+            let reply = self.hub.reconcile(r).await?;
+            dropped += u64::from(reply.dropped);
+            resend.extend(reply.resend);
+        }
+        let n = resend.len();
+        let queued = self.blocking(move |s, sh, _| requeue_pseudonyms(s, sh, &resend)).await?;
+        warn!(resend = n, queued, dropped, "anti-entropy repaired a difference with the hub");
+        Ok(AntiEntropy::Repaired)
+    }
+
     /// One connection's worth of sync: resume, then stream until an error or cancellation.
     async fn session(&self, token: &CancellationToken, backoff: &mut Backoff) -> Result<()> {
-        let hub_acked = self.hub.resume().await?;
-        let mut acked = self.blocking(move |s, _| reconcile(s, hub_acked)).await?;
+        let last_seq = self.blocking(|s, _, _| Ok(s.last_seq()?)).await?;
+        let hub_acked = self.hub.resume(last_seq).await?;
+        let mut acked = self.blocking(move |s, _, _| reconcile_watermark(s, hub_acked)).await?;
         backoff.reset();
         info!(acked_seq = acked.0, "sync session started");
+        let today = crate::intake::now().date();
+        let lapsed =
+            self.blocking(move |s, sh, _| expire_lapsed(s, sh, today)).await?;
+        if lapsed > 0 {
+            info!(lapsed, "demands past their deadline queued for withdrawal");
+        }
+        let mut last_expiry = Instant::now();
+        // Compare digests as soon as the outbox first drains, then every interval.
+        let mut next_check = Instant::now();
+        let interval = Duration::from_secs(self.cfg.anti_entropy_secs);
+        let mut repairs_in_a_row = 0u32;
 
         let (tx, rx) = mpsc::channel::<pb::PushBatch>(self.cfg.max_in_flight);
         let mut acks = self.hub.push(tokio_stream::wrappers::ReceiverStream::new(rx)).await?;
@@ -216,7 +437,10 @@ impl SyncTask {
         loop {
             while in_flight < self.cfg.max_in_flight {
                 let limit = self.cfg.batch_size;
-                let Some(batch) = self.blocking(move |s, a| build_batch(s, a, sent, limit)).await?
+                let today = crate::intake::now().date();
+                let Some(batch) = self
+                    .blocking(move |s, sh, a| build_batch(s, sh, a, sent, limit, today))
+                    .await?
                 else {
                     break;
                 };
@@ -227,6 +451,34 @@ impl SyncTask {
                 in_flight += 1;
             }
             if in_flight == 0 {
+                if last_expiry.elapsed() >= EXPIRY_SWEEP {
+                    last_expiry = Instant::now();
+                    let today = crate::intake::now().date();
+                    if self.blocking(move |s, sh, _| expire_lapsed(s, sh, today)).await? > 0 {
+                        continue;
+                    }
+                }
+                if Instant::now() >= next_check {
+                    next_check = Instant::now() + interval;
+                    match self.anti_entropy(acked).await? {
+                        AntiEntropy::Equal => {
+                            repairs_in_a_row = 0;
+                            debug!("digest equals the hub's");
+                        }
+                        // Check again as soon as the resent records are acknowledged (but not
+                        // in a tight loop if something keeps them apart).
+                        AntiEntropy::Repaired => {
+                            repairs_in_a_row += 1;
+                            if repairs_in_a_row < 3 {
+                                next_check = Instant::now();
+                            }
+                            continue;
+                        }
+                        AntiEntropy::NotComparable => {
+                            next_check = Instant::now() + idle.max(Duration::from_millis(500));
+                        }
+                    }
+                }
                 tokio::select! {
                     _ = token.cancelled() => return Ok(()),
                     _ = self.wake.notified() => continue,
@@ -259,7 +511,7 @@ impl SyncTask {
             let new_acked = Seq(ack.acked_seq);
             if new_acked > acked {
                 acked = new_acked;
-                self.blocking(move |s, _| Ok(s.set_acked(new_acked)?)).await?;
+                self.blocking(move |s, _, _| Ok(s.set_acked(new_acked)?)).await?;
                 debug!(
                     acked_seq = acked.0,
                     applied = ack.applied,
@@ -271,13 +523,27 @@ impl SyncTask {
     }
 }
 
+/// How often a connected node looks for demands that lapsed since the last sweep.
+const EXPIRY_SWEEP: Duration = Duration::from_secs(3600);
+
+/// What an anti-entropy round found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AntiEntropy {
+    /// The hub holds exactly what the node shares.
+    Equal,
+    /// They differed; the hub dropped extras and the node queued what the hub lacked.
+    Repaired,
+    /// The watermarks differ (batches in flight); nothing was compared.
+    NotComparable,
+}
+
 /// Aligns the node with the hub's watermark at the start of a session.
 ///
 /// If the hub knows less than the node thought (the hub was restored or lost its data), the
 /// pruned outbox cannot be replayed, so every record is queued again. If the hub knows a
 /// higher sequence than the node ever wrote (the node was restored), the node's counter jumps
 /// past it first so that its new changes are not taken for duplicates.
-fn reconcile(store: &NodeStore, hub_acked: Seq) -> Result<Seq> {
+pub fn reconcile_watermark(store: &NodeStore, hub_acked: Seq) -> Result<Seq> {
     let node_acked = store.acked_seq()?;
     let last = store.last_seq()?;
     if hub_acked < node_acked || hub_acked > last {

@@ -103,6 +103,7 @@ async fn identities_are_authenticated_and_confined_to_their_role() {
             change: Some(pb::outbox_entry::Change::Upsert(summary(QUANZHOU))),
         }],
         through_seq: 1,
+        last_seq: 1,
     };
     assert_eq!(
         push_once(&cluster, XIANNING, as_other).await.unwrap_err().code(),
@@ -115,6 +116,7 @@ async fn identities_are_authenticated_and_confined_to_their_role() {
             change: Some(pb::outbox_entry::Change::Upsert(summary(QUANZHOU))),
         }],
         through_seq: 1,
+        last_seq: 1,
     };
     assert_eq!(
         push_once(&cluster, XIANNING, smuggled).await.unwrap_err().code(),
@@ -122,7 +124,7 @@ async fn identities_are_authenticated_and_confined_to_their_role() {
     );
     let ch = cluster.hub_as(city(XIANNING)).await.unwrap();
     let resume = pb::sync_client::SyncClient::new(ch)
-        .resume(pb::ResumeRequest { city: QUANZHOU.into() })
+        .resume(pb::ResumeRequest { city: QUANZHOU.into(), last_seq: 0 })
         .await;
     assert_eq!(resume.unwrap_err().code(), Code::PermissionDenied);
 
@@ -138,6 +140,7 @@ async fn identities_are_authenticated_and_confined_to_their_role() {
             change: Some(pb::outbox_entry::Change::Upsert(summary(XIANNING))),
         }],
         through_seq: 1,
+        last_seq: 1,
     };
     assert_eq!(push_once(&cluster, XIANNING, own).await.unwrap().acked_seq, 1);
 
@@ -157,7 +160,8 @@ async fn identities_are_authenticated_and_confined_to_their_role() {
     assert!(mine.is_ok(), "{mine:?}");
 
     // The national centre cannot push summaries: it is not a city.
-    let national_push = pb::PushBatch { city: XIANNING.into(), entries: vec![], through_seq: 0 };
+    let national_push =
+        pb::PushBatch { city: XIANNING.into(), entries: vec![], through_seq: 0, last_seq: 0 };
     let ch = cluster.hub_as(Identity::National).await.unwrap();
     let r =
         pb::sync_client::SyncClient::new(ch).push(tokio_stream::iter(vec![national_push])).await;
@@ -173,6 +177,7 @@ async fn identities_are_authenticated_and_confined_to_their_role() {
             change: Some(pb::outbox_entry::Change::Upsert(bad)),
         }],
         through_seq: 2,
+        last_seq: 2,
     };
     let err = push_once(&cluster, XIANNING, batch).await.unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument);

@@ -10,6 +10,7 @@
 //! - A [`Summary`] holds no names, contacts or free text: only codes, buckets, months and terms.
 //!   Producing one from a [`Record`] is `pilot-anon`'s job alone.
 
+pub mod digest;
 mod error;
 mod ids;
 mod record;
@@ -17,6 +18,7 @@ mod region;
 mod summary;
 pub mod vocab;
 
+pub use digest::{BUCKETS, BucketDigests, Digest};
 pub use error::{Error, Result};
 pub use ids::{LocalId, Pseudonym, Seq};
 pub use record::{

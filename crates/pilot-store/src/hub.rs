@@ -1,7 +1,13 @@
 //! The hub's trees: the latest summary (or tombstone) per (city, pseudonym) with its version,
-//! and per-city sync state.
+//! and per-city sync state, including the digest of the city's live summaries, which every
+//! write keeps current in the same transaction.
 
-use pilot_model::{CityCode, Kind, Summary, SummaryKey, Tombstone};
+use std::collections::HashMap;
+
+use pilot_model::digest::bucket_of;
+use pilot_model::{
+    BucketDigests, CityCode, Digest, Kind, Pseudonym, Summary, SummaryKey, Tombstone,
+};
 use serde::{Deserialize, Serialize};
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
@@ -25,11 +31,52 @@ pub struct StoredSummary {
 
 /// What the hub knows of one city's sync.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct CityState {
     /// Highest node sequence durably applied.
     pub acked_seq: u64,
     /// When the city last pushed, in milliseconds since the Unix epoch.
     pub last_sync_ms: u64,
+    /// When the city last made any contact (resume, push or digest).
+    pub last_contact_ms: u64,
+    /// The node's highest outbox sequence, as last reported.
+    pub node_last_seq: u64,
+    /// Digest of the city's live summaries (tombstones excluded).
+    pub digest: Digest,
+    /// The outcome of the last digest comparison.
+    pub digest_state: DigestState,
+    /// When digests were last compared.
+    pub digest_checked_ms: u64,
+}
+
+impl CityState {
+    /// Sequences the node wrote that the hub has not applied.
+    pub fn lag(&self) -> u64 {
+        self.node_last_seq.saturating_sub(self.acked_seq)
+    }
+}
+
+/// The outcome of the last anti-entropy comparison.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DigestState {
+    /// Never compared.
+    #[default]
+    Unknown,
+    /// The hub held exactly what the node shares.
+    Equal,
+    /// They differed; the node is resending and the hub dropped what the node no longer has.
+    Repairing,
+}
+
+/// What reconciling some buckets did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ReconcileOutcome {
+    /// Pseudonyms the node listed that the hub lacks or holds at another version.
+    pub resend: Vec<Pseudonym>,
+    /// Tombstones for summaries the hub held but the node no longer shares; the index must
+    /// follow them.
+    pub dropped: Vec<Change>,
 }
 
 /// One change from a node, versioned by its outbox sequence.
@@ -69,6 +116,13 @@ pub struct HubStore {
     cities: sled::Tree,
 }
 
+/// Keys of one city's summaries start with this.
+fn city_prefix(city: CityCode) -> Vec<u8> {
+    let mut v = city.to_string().into_bytes();
+    v.push(b'/');
+    v
+}
+
 fn summary_key(k: &SummaryKey) -> Vec<u8> {
     let mut v = k.city.to_string().into_bytes();
     v.push(b'/');
@@ -99,11 +153,14 @@ impl HubStore {
     ///
     /// NB: every entry's key must belong to `city`; the caller checks this before calling, and
     /// this function refuses the whole batch with [`Error::Conflict`] if it does not hold.
+    ///
+    /// `node_last_seq` is the node's highest sequence when it sent the batch (for the lag figure).
     pub fn apply(
         &self,
         city: CityCode,
         entries: &[(u64, Change)],
         through_seq: u64,
+        node_last_seq: u64,
         now_ms: u64,
     ) -> Result<ApplyOutcome> {
         if let Some((_, c)) = entries.iter().find(|(_, c)| c.key().city != city) {
@@ -122,20 +179,25 @@ impl HubStore {
                 let mut out = ApplyOutcome::default();
                 for (seq, change) in entries {
                     let key = summary_key(change.key());
-                    let stored_version = match summaries.get(&key)? {
+                    let (stored_version, was_live) = match summaries.get(&key)? {
                         Some(b) => {
-                            decode::<StoredSummary>(SUMMARIES, &b)
-                                .map_err(ConflictableTransactionError::Abort)?
-                                .version
+                            let old = decode::<StoredSummary>(SUMMARIES, &b)
+                                .map_err(ConflictableTransactionError::Abort)?;
+                            (old.version, old.summary.is_some())
                         }
-                        None => 0,
+                        None => (0, false),
                     };
                     if *seq <= state.acked_seq || *seq <= stored_version {
                         out.ignored += 1;
                         continue;
                     }
+                    let pseudonym = &change.key().pseudonym;
+                    if was_live {
+                        state.digest.remove(pseudonym, stored_version);
+                    }
                     let value = match change {
                         Change::Upsert(s) => {
+                            state.digest.add(pseudonym, *seq);
                             StoredSummary { version: *seq, kind: s.kind, summary: Some(s.clone()) }
                         }
                         Change::Tombstone(t) => {
@@ -147,7 +209,9 @@ impl HubStore {
                 }
                 let max_seq = entries.iter().map(|(s, _)| *s).max().unwrap_or(0);
                 state.acked_seq = state.acked_seq.max(through_seq).max(max_seq);
+                state.node_last_seq = node_last_seq.max(state.acked_seq);
                 state.last_sync_ms = now_ms;
+                state.last_contact_ms = now_ms;
                 cities.insert(city_key.as_bytes(), encode(&state))?;
                 out.acked_seq = state.acked_seq;
                 Ok(out)
@@ -158,14 +222,169 @@ impl HubStore {
             })
     }
 
-    /// Records that a city made contact without changing its watermark.
-    pub fn touch(&self, city: CityCode, now_ms: u64) -> Result<CityState> {
-        let mut state = self.city_state(city)?;
-        state.last_sync_ms = now_ms;
+    /// Records that a city made contact, and its highest sequence, without changing its
+    /// watermark.
+    pub fn touch(&self, city: CityCode, node_last_seq: u64, now_ms: u64) -> Result<CityState> {
+        self.update_city(city, |state| {
+            state.last_contact_ms = now_ms;
+            state.node_last_seq = node_last_seq;
+        })
+    }
+
+    /// Records the outcome of a digest comparison (also a contact).
+    pub fn record_digest_check(
+        &self,
+        city: CityCode,
+        equal: bool,
+        node_last_seq: u64,
+        now_ms: u64,
+    ) -> Result<CityState> {
+        self.update_city(city, |state| {
+            state.last_contact_ms = now_ms;
+            state.node_last_seq = node_last_seq;
+            state.digest_checked_ms = now_ms;
+            state.digest_state = if equal { DigestState::Equal } else { DigestState::Repairing };
+        })
+    }
+
+    /// Read-modify-write of one city's state, atomic against concurrent batches.
+    fn update_city(&self, city: CityCode, f: impl Fn(&mut CityState)) -> Result<CityState> {
+        let key = city.to_string();
+        let mut out = CityState::default();
         self.cities
-            .insert(city.to_string().as_bytes(), encode(&state))
+            .fetch_and_update(key.as_bytes(), |old| {
+                let mut state = old.and_then(|b| decode(CITIES, b).ok()).unwrap_or_default();
+                f(&mut state);
+                out = state;
+                Some(encode(&state))
+            })
             .map_err(|e| self.sled_err(e))?;
-        Ok(state)
+        Ok(out)
+    }
+
+    /// The digest of each bucket of a city's live summaries, computed from the store.
+    pub fn bucket_digests(&self, city: CityCode) -> Result<BucketDigests> {
+        let mut out = BucketDigests::default();
+        self.scan_city(city, None, |p, version, live| {
+            if live {
+                out.add(&p, version);
+            }
+        })?;
+        Ok(out)
+    }
+
+    /// Recomputes every city's digest from the stored summaries and corrects the stored one;
+    /// run at start-up so that a store written before digests existed is right too.
+    /// Returns the cities whose stored digest was wrong.
+    pub fn recompute_digests(&self) -> Result<Vec<CityCode>> {
+        let mut fixed = Vec::new();
+        for (city, state) in self.cities()? {
+            let digest = self.bucket_digests(city)?.total();
+            if digest != state.digest {
+                self.update_city(city, |s| s.digest = digest)?;
+                fixed.push(city);
+            }
+        }
+        Ok(fixed)
+    }
+
+    /// Calls `f(pseudonym, version, live)` for every stored key of `city`, optionally only in
+    /// one bucket.
+    fn scan_city(
+        &self,
+        city: CityCode,
+        bucket: Option<usize>,
+        mut f: impl FnMut(Pseudonym, u64, bool),
+    ) -> Result<()> {
+        let mut prefix = city_prefix(city);
+        if let Some(b) = bucket {
+            prefix.extend_from_slice(format!("{b:02x}").as_bytes());
+        }
+        let skip = city_prefix(city).len();
+        for item in self.summaries.scan_prefix(&prefix) {
+            let (k, v) = item.map_err(|e| self.sled_err(e))?;
+            let p = std::str::from_utf8(&k[skip..]).map_err(|e| Error::corrupt(SUMMARIES, e))?;
+            let p = Pseudonym::parse(p).map_err(|e| Error::corrupt(SUMMARIES, e))?;
+            let stored: StoredSummary = decode(SUMMARIES, &v)?;
+            f(p, stored.version, stored.summary.is_some());
+        }
+        Ok(())
+    }
+
+    /// Reconciles complete listings of some buckets of `city` with what the hub holds.
+    ///
+    /// Live summaries in a listed bucket that the listing lacks are turned into tombstones
+    /// (keeping their version, so a stale replay cannot bring them back); listed pairs the hub
+    /// lacks, or holds at another version, are returned for the node to send again. The caller
+    /// must [`Db::flush`] before replying.
+    pub fn reconcile(
+        &self,
+        city: CityCode,
+        listings: &[(usize, Vec<(Pseudonym, u64)>)],
+    ) -> Result<ReconcileOutcome> {
+        let mut out = ReconcileOutcome::default();
+        let mut drop = Vec::new();
+        for (bucket, listed) in listings {
+            let mut held: HashMap<Pseudonym, (u64, bool)> = HashMap::new();
+            self.scan_city(city, Some(*bucket), |p, v, live| {
+                held.insert(p, (v, live));
+            })?;
+            let listed_set: HashMap<&Pseudonym, u64> =
+                listed.iter().map(|(p, v)| (p, *v)).collect();
+            for (p, v) in listed {
+                if bucket_of(p) != *bucket {
+                    return Err(Error::Conflict(format!(
+                        "pseudonym {p} is not in bucket {bucket}"
+                    )));
+                }
+                if held.get(p) != Some(&(*v, true)) {
+                    out.resend.push(p.clone());
+                }
+            }
+            for (p, (v, live)) in held {
+                if live && !listed_set.contains_key(&p) {
+                    drop.push((p, v));
+                }
+            }
+        }
+        drop.sort();
+        if drop.is_empty() {
+            return Ok(out);
+        }
+        let city_key = city.to_string();
+        let dropped = (&self.summaries, &self.cities)
+            .transaction(|(summaries, cities)| {
+                let mut state: CityState = match cities.get(city_key.as_bytes())? {
+                    Some(b) => decode(CITIES, &b).map_err(ConflictableTransactionError::Abort)?,
+                    None => CityState::default(),
+                };
+                let mut dropped = Vec::new();
+                for (p, version) in &drop {
+                    let key = summary_key(&SummaryKey { city, pseudonym: p.clone() });
+                    let Some(b) = summaries.get(&key)? else { continue };
+                    let stored: StoredSummary =
+                        decode(SUMMARIES, &b).map_err(ConflictableTransactionError::Abort)?;
+                    // A batch applied since the scan wins.
+                    if stored.version != *version || stored.summary.is_none() {
+                        continue;
+                    }
+                    state.digest.remove(p, *version);
+                    let t = StoredSummary { version: *version, kind: stored.kind, summary: None };
+                    summaries.insert(key, encode(&t))?;
+                    dropped.push(Change::Tombstone(Tombstone {
+                        key: SummaryKey { city, pseudonym: p.clone() },
+                        kind: stored.kind,
+                    }));
+                }
+                cities.insert(city_key.as_bytes(), encode(&state))?;
+                Ok(dropped)
+            })
+            .map_err(|e| match e {
+                TransactionError::Abort(e) => e,
+                TransactionError::Storage(e) => self.sled_err(e),
+            })?;
+        out.dropped = dropped;
+        Ok(out)
     }
 
     /// The sync state of one city (default if unknown).
@@ -244,19 +463,25 @@ mod tests {
                 c,
                 &[(1, Change::Upsert(a.clone())), (2, Change::Upsert(summary("421200", 2)))],
                 2,
+                2,
                 10,
             )
             .unwrap();
         assert_eq!((out.acked_seq, out.applied.len(), out.ignored), (2, 2, 0));
         // The same batch again: nothing changes.
-        let out = h.apply(c, &[(1, Change::Upsert(a.clone()))], 2, 11).unwrap();
+        let out = h.apply(c, &[(1, Change::Upsert(a.clone()))], 2, 2, 11).unwrap();
         assert_eq!((out.acked_seq, out.applied.len(), out.ignored), (2, 0, 1));
         // A tombstone removes; a stale upsert after it does not resurrect.
         let t = Tombstone { key: a.key.clone(), kind: Kind::Achievement };
-        h.apply(c, &[(5, Change::Tombstone(t))], 5, 12).unwrap();
+        h.apply(c, &[(5, Change::Tombstone(t))], 5, 9, 12).unwrap();
         assert_eq!(h.live_summaries().unwrap().len(), 1);
         assert_eq!(h.get(&a.key).unwrap().unwrap().version, 5);
-        assert_eq!(h.city_state(c).unwrap(), CityState { acked_seq: 5, last_sync_ms: 12 });
+        let state = h.city_state(c).unwrap();
+        assert_eq!((state.acked_seq, state.last_sync_ms, state.lag()), (5, 12, 4));
+        let mut live = Digest::default();
+        live.add(&summary("421200", 2).key.pseudonym, 2);
+        assert_eq!(state.digest, live, "the digest follows upserts and tombstones");
+        assert_eq!(h.bucket_digests(c).unwrap().total(), live);
     }
 
     #[test]
@@ -266,8 +491,53 @@ mod tests {
         let c = CityCode::parse("421200").unwrap();
         let batch =
             [(1, Change::Upsert(summary("421200", 1))), (2, Change::Upsert(summary("350500", 2)))];
-        assert!(matches!(h.apply(c, &batch, 2, 1), Err(Error::Conflict(_))));
+        assert!(matches!(h.apply(c, &batch, 2, 2, 1), Err(Error::Conflict(_))));
         assert!(h.live_summaries().unwrap().is_empty());
         assert_eq!(h.city_state(c).unwrap().acked_seq, 0);
+    }
+
+    #[test]
+    fn reconcile_drops_what_the_node_lacks_and_names_what_the_hub_lacks() {
+        let dir = tempfile::tempdir().unwrap();
+        let h = HubStore::open(&Db::open(dir.path()).unwrap()).unwrap();
+        let c = CityCode::parse("421200").unwrap();
+        let (a, b, x) = (summary("421200", 1), summary("421200", 2), summary("421200", 3));
+        h.apply(
+            c,
+            &[
+                (1, Change::Upsert(a.clone())),
+                (2, Change::Upsert(b.clone())),
+                (3, Change::Upsert(x)),
+            ],
+            3,
+            3,
+            1,
+        )
+        .unwrap();
+        // The node shares a at version 1, b at version 7 (the hub missed it) and n (new to the
+        // hub), and no longer shares x.
+        let n = summary("421200", 4).key.pseudonym;
+        let listing =
+            |s: &Summary, v| (bucket_of(&s.key.pseudonym), vec![(s.key.pseudonym.clone(), v)]);
+        let listings = vec![
+            listing(&a, 1),
+            listing(&b, 7),
+            (bucket_of(&n), vec![(n.clone(), 4)]),
+            (bucket_of(&summary("421200", 3).key.pseudonym), vec![]),
+        ];
+        let out = h.reconcile(c, &listings).unwrap();
+        let mut resend = out.resend.clone();
+        resend.sort();
+        assert_eq!(resend, vec![b.key.pseudonym.clone(), n]);
+        assert_eq!(out.dropped.len(), 1, "{:?}", out.dropped);
+        assert!(h.get(&summary("421200", 3).key).unwrap().unwrap().summary.is_none());
+        assert_eq!(h.live_summaries().unwrap().len(), 2);
+        assert_eq!(h.city_state(c).unwrap().digest, h.bucket_digests(c).unwrap().total());
+        // A pseudonym listed under the wrong bucket is refused.
+        let wrong = (bucket_of(&a.key.pseudonym) + 1) % 256;
+        assert!(matches!(
+            h.reconcile(c, &[(wrong, vec![(a.key.pseudonym.clone(), 1)])]),
+            Err(Error::Conflict(_))
+        ));
     }
 }

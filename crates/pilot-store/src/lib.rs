@@ -12,14 +12,18 @@ mod error;
 mod hub;
 mod keys;
 mod node;
+mod shared;
 
 use std::path::{Path, PathBuf};
 
 pub use error::{Error, Result};
-pub use hub::{ApplyOutcome, Change, CityState, HubStore, StoredSummary};
+pub use hub::{
+    ApplyOutcome, Change, CityState, DigestState, HubStore, ReconcileOutcome, StoredSummary,
+};
 pub use node::{
     Counts, NodeStore, OutboxEntry, OutboxOp, PutOutcome, SentEntry, StoredRecord, WriteBatch,
 };
+pub use shared::{SharedChange, SharedEntry, SharedIndex};
 
 /// An open sled database with a durable flush.
 #[derive(Debug, Clone)]

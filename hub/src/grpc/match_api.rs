@@ -6,22 +6,23 @@ use std::sync::Arc;
 use pilot_model::{CityCode, FieldCode, Pseudonym, SummaryKey};
 use pilot_proto::convert::kind_from_pb;
 use pilot_proto::pb;
-use pilot_store::HubStore;
+use pilot_store::{DigestState, HubStore};
 use tonic::{Request, Response, Status};
 
 use crate::matcher::{Matcher, NationalFilter};
-use crate::registry;
+use crate::registry::{self, Registry};
 
 /// Node-scoped match queries.
 #[derive(Debug, Clone)]
 pub struct MatchApi {
     matcher: Arc<Matcher>,
+    registry: Registry,
 }
 
 impl MatchApi {
-    /// Queries over `matcher`.
-    pub fn new(matcher: Arc<Matcher>) -> Self {
-        MatchApi { matcher }
+    /// Queries over `matcher`, for callers checked against `registry`.
+    pub fn new(matcher: Arc<Matcher>, registry: Registry) -> Self {
+        MatchApi { matcher, registry }
     }
 }
 
@@ -35,7 +36,7 @@ impl pb::matches_server::Matches for MatchApi {
         &self,
         req: Request<pb::ListMineRequest>,
     ) -> Result<Response<pb::MatchList>, Status> {
-        let city = registry::require_city(&req)?;
+        let city = self.registry.require_city(&req)?;
         let req = req.into_inner();
         registry::same_city(city, &req.city)?;
         let only = req
@@ -66,12 +67,14 @@ impl pb::matches_server::Matches for MatchApi {
 pub struct NationalApi {
     matcher: Arc<Matcher>,
     store: HubStore,
+    registry: Registry,
 }
 
 impl NationalApi {
-    /// Queries over `matcher` and the store's city states.
-    pub fn new(matcher: Arc<Matcher>, store: HubStore) -> Self {
-        NationalApi { matcher, store }
+    /// Queries over `matcher` and the store's city states, for callers checked against
+    /// `registry`.
+    pub fn new(matcher: Arc<Matcher>, store: HubStore, registry: Registry) -> Self {
+        NationalApi { matcher, store, registry }
     }
 }
 
@@ -100,7 +103,7 @@ impl pb::national_server::National for NationalApi {
         &self,
         req: Request<pb::ListMatchesRequest>,
     ) -> Result<Response<pb::MatchList>, Status> {
-        registry::require_national(&req)?;
+        self.registry.require_national(&req)?;
         let r = req.into_inner();
         let filter = NationalFilter {
             city: parse_city("city", &r.city)?,
@@ -135,8 +138,9 @@ impl pb::national_server::National for NationalApi {
         &self,
         req: Request<pb::StatusRequest>,
     ) -> Result<Response<pb::StatusReply>, Status> {
-        registry::require_national(&req)?;
-        let (matcher, store) = (self.matcher.clone(), self.store.clone());
+        self.registry.require_national(&req)?;
+        let (matcher, store, registry) =
+            (self.matcher.clone(), self.store.clone(), self.registry.clone());
         let reply =
             tokio::task::spawn_blocking(move || -> Result<pb::StatusReply, crate::Error> {
                 let counts = matcher.counts();
@@ -151,7 +155,18 @@ impl pb::national_server::National for NationalApi {
                         achievements: c.achievements,
                         experts: c.experts,
                         acked_seq: state.acked_seq,
-                        last_sync_unix_ms: i64::try_from(state.last_sync_ms).unwrap_or(i64::MAX),
+                        last_sync_unix_ms: ms(state.last_sync_ms),
+                        last_contact_unix_ms: ms(state.last_contact_ms),
+                        node_last_seq: state.node_last_seq,
+                        lag: state.lag(),
+                        digest: Some(crate::ingest::set_digest(state.digest)),
+                        digest_state: match state.digest_state {
+                            DigestState::Unknown => pb::DigestState::Unknown,
+                            DigestState::Equal => pb::DigestState::Equal,
+                            DigestState::Repairing => pb::DigestState::Repairing,
+                        } as i32,
+                        digest_checked_unix_ms: ms(state.digest_checked_ms),
+                        revoked: registry.city_revoked(city),
                     });
                 }
                 Ok(pb::StatusReply { cities, total_summaries: total })
@@ -160,4 +175,8 @@ impl pb::national_server::National for NationalApi {
             .map_err(|_| Status::internal("internal error"))??;
         Ok(Response::new(reply))
     }
+}
+
+fn ms(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
 }

@@ -12,20 +12,36 @@ use tonic::{Request, Response, Status, Streaming};
 use tracing::{debug, info, warn};
 
 use crate::ingest::Ingest;
-use crate::{Error, registry};
+use crate::registry::{self, Registry};
+use crate::Error;
 
 /// The sync service.
 #[derive(Debug, Clone)]
 pub struct SyncApi {
     ingest: Ingest,
+    registry: Registry,
     tracker: TaskTracker,
     shutdown: CancellationToken,
 }
 
 impl SyncApi {
     /// Streams are served by tasks on `tracker` that stop at `shutdown` after their current batch.
-    pub fn new(ingest: Ingest, tracker: TaskTracker, shutdown: CancellationToken) -> Self {
-        SyncApi { ingest, tracker, shutdown }
+    pub fn new(
+        ingest: Ingest,
+        registry: Registry,
+        tracker: TaskTracker,
+        shutdown: CancellationToken,
+    ) -> Self {
+        SyncApi { ingest, registry, tracker, shutdown }
+    }
+
+    /// Runs a blocking ingest call off the async threads.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Ingest) -> crate::Result<T> + Send + 'static,
+    ) -> Result<T, Status> {
+        let ingest = self.ingest.clone();
+        Ok(tokio::task::spawn_blocking(move || f(&ingest)).await.map_err(join_error)??)
     }
 }
 
@@ -40,14 +56,34 @@ impl pb::sync_server::Sync for SyncApi {
         &self,
         req: Request<pb::ResumeRequest>,
     ) -> Result<Response<pb::ResumeReply>, Status> {
-        let city = registry::require_city(&req)?;
+        let city = self.registry.require_city(&req)?;
         registry::same_city(city, &req.get_ref().city)?;
-        let ingest = self.ingest.clone();
-        let acked = tokio::task::spawn_blocking(move || ingest.resume(city))
-            .await
-            .map_err(join_error)??;
-        info!(city = %city, acked_seq = acked, "node resumed");
+        let last_seq = req.get_ref().last_seq;
+        let acked = self.blocking(move |i| i.resume(city, last_seq)).await?;
+        info!(city = %city, acked_seq = acked, node_last_seq = last_seq, "node resumed");
         Ok(Response::new(pb::ResumeReply { acked_seq: acked }))
+    }
+
+    async fn digest(
+        &self,
+        req: Request<pb::DigestRequest>,
+    ) -> Result<Response<pb::DigestReply>, Status> {
+        let city = self.registry.require_city(&req)?;
+        let req = req.into_inner();
+        registry::same_city(city, &req.city)?;
+        let reply = self.blocking(move |i| i.digest(city, &req)).await?;
+        debug!(city = %city, equal = reply.equal, "digest compared");
+        Ok(Response::new(reply))
+    }
+
+    async fn reconcile(
+        &self,
+        req: Request<pb::ReconcileRequest>,
+    ) -> Result<Response<pb::ReconcileReply>, Status> {
+        let city = self.registry.require_city(&req)?;
+        let req = req.into_inner();
+        registry::same_city(city, &req.city)?;
+        Ok(Response::new(self.blocking(move |i| i.reconcile(city, req)).await?))
     }
 
     type PushStream = Pin<Box<dyn Stream<Item = Result<pb::PushAck, Status>> + Send>>;
@@ -56,10 +92,11 @@ impl pb::sync_server::Sync for SyncApi {
         &self,
         req: Request<Streaming<pb::PushBatch>>,
     ) -> Result<Response<Self::PushStream>, Status> {
-        let city = registry::require_city(&req)?;
+        let (city, serial) = self.registry.require_city_cert(&req)?;
         let mut inbound = req.into_inner();
         let (tx, rx) = mpsc::channel(4);
         let (ingest, shutdown) = (self.ingest.clone(), self.shutdown.clone());
+        let registry = self.registry.clone();
         self.tracker.spawn(async move {
             loop {
                 let next = tokio::select! {
@@ -76,6 +113,12 @@ impl pb::sync_server::Sync for SyncApi {
                         break;
                     }
                 };
+                // A certificate revoked while its stream is open stops at the next batch.
+                if let Err(status) = registry.still_valid(&serial) {
+                    warn!(city = %city, "push stream cut: certificate revoked");
+                    let _ = tx.send(Err(status)).await;
+                    break;
+                }
                 let ing = ingest.clone();
                 let applied = tokio::task::spawn_blocking(move || ing.apply(city, batch)).await;
                 let reply = match applied {

@@ -53,14 +53,26 @@ impl HubClient {
         req
     }
 
-    /// The hub's watermark for this city.
-    pub async fn resume(&self) -> Result<Seq> {
+    /// The hub's watermark for this city; tells the hub the node's highest sequence.
+    pub async fn resume(&self, last_seq: Seq) -> Result<Seq> {
         let mut client = pb::sync_client::SyncClient::new(self.channel.clone());
-        let reply = client
-            .resume(self.request(pb::ResumeRequest { city: self.city.to_string() }))
-            .await
-            .map_err(unavailable)?;
+        let req = pb::ResumeRequest { city: self.city.to_string(), last_seq: last_seq.0 };
+        let reply = client.resume(self.request(req)).await.map_err(unavailable)?;
         Ok(Seq(reply.into_inner().acked_seq))
+    }
+
+    /// Anti-entropy step 1: compares digests.
+    pub async fn digest(&self, req: pb::DigestRequest) -> Result<pb::DigestReply> {
+        let mut client = pb::sync_client::SyncClient::new(self.channel.clone());
+        Ok(client.digest(self.request(req)).await.map_err(unavailable)?.into_inner())
+    }
+
+    /// Anti-entropy step 2: lists differing buckets; the hub names what to resend.
+    pub async fn reconcile(&self, req: pb::ReconcileRequest) -> Result<pb::ReconcileReply> {
+        let mut client = pb::sync_client::SyncClient::new(self.channel.clone())
+            .max_encoding_message_size(8 << 20)
+            .max_decoding_message_size(8 << 20);
+        Ok(client.reconcile(self.request(req)).await.map_err(unavailable)?.into_inner())
     }
 
     /// Opens the push stream: batches go up, acknowledgements come back.

@@ -160,8 +160,15 @@ impl pb::intake_server::Intake for IntakeApi {
         &self,
         _req: Request<pb::StatsRequest>,
     ) -> Result<Response<pb::StatsReply>, Status> {
-        let connected = self.sync.connected();
-        Ok(Response::new(self.blocking(move |i| i.stats(connected)).await?))
+        let sync = self.sync.clone();
+        Ok(Response::new(
+            self.blocking(move |i| {
+                let mut r = i.stats(sync.connected())?;
+                sync.fill_stats(&mut r)?;
+                Ok(r)
+            })
+            .await?,
+        ))
     }
 }
 

@@ -138,11 +138,20 @@ fn preview_json(o: &Outcome) -> Value {
 
 /// `GET /api/v1/stats`
 pub(super) async fn stats(State(s): State<AppState>) -> ApiResult<Json<Value>> {
-    let connected = s.sync.connected();
-    let r = blocking(&s, move |i| i.stats(connected)).await?;
+    let sync = s.sync.clone();
+    let r = blocking(&s, move |i| {
+        let mut r = i.stats(sync.connected())?;
+        sync.fill_stats(&mut r)?;
+        Ok(r)
+    })
+    .await?;
+    let digest = r.shared_digest.unwrap_or_default();
+    let state = pb::DigestState::try_from(r.digest_state).unwrap_or_default();
     Ok(Json(json!({
         "city": r.city, "demands": r.demands, "achievements": r.achievements, "experts": r.experts,
         "last_seq": r.last_seq, "acked_seq": r.acked_seq, "held_back": r.held_back, "hub_connected": r.hub_connected,
+        "shared_digest": {"count": digest.count, "hash": format!("{:016x}", digest.hash)},
+        "digest_state": state.as_str_name(), "digest_checked_unix_ms": r.digest_checked_unix_ms,
     })))
 }
 
