@@ -200,8 +200,14 @@ impl Ingest {
                 reason: format!("{} is below entry {last}", batch.through_seq),
             });
         }
-        let outcome =
-            self.store.apply(city, &changes, batch.through_seq, batch.last_seq, now_ms())?;
+        let outcome = self.store.apply(
+            city,
+            &changes,
+            batch.after_seq,
+            batch.through_seq,
+            batch.last_seq,
+            now_ms(),
+        )?;
         self.store.db().flush()?;
         self.matcher.apply(&outcome.applied);
         Ok(pb::PushAck {

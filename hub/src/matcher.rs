@@ -78,6 +78,11 @@ impl Matcher {
         }
     }
 
+    /// The keys of every summary in the index, for consistency checks.
+    pub fn live_keys(&self) -> Vec<SummaryKey> {
+        self.read().iter().map(|s| s.key.clone()).collect()
+    }
+
     /// Live summaries per city and kind.
     pub fn counts(&self) -> BTreeMap<CityCode, KindCounts> {
         let mut out: BTreeMap<CityCode, KindCounts> = BTreeMap::new();

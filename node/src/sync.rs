@@ -158,6 +158,7 @@ pub fn build_batch(
         entries: out,
         through_seq: through.0,
         last_seq: store.last_seq()?.0,
+        after_seq: after.0,
     }))
 }
 
@@ -196,7 +197,10 @@ pub fn listings(
         let entries: Vec<pb::SharedVersion> = shared
             .bucket(bucket)?
             .into_iter()
-            .map(|e| pb::SharedVersion { pseudonym: e.pseudonym.as_str().to_owned(), version: e.version.0 })
+            .map(|e| pb::SharedVersion {
+                pseudonym: e.pseudonym.as_str().to_owned(),
+                version: e.version.0,
+            })
             .collect();
         if size > 0 && size + entries.len() > max_entries {
             out.push(std::mem::replace(
@@ -417,8 +421,7 @@ impl SyncTask {
         backoff.reset();
         info!(acked_seq = acked.0, "sync session started");
         let today = crate::intake::now().date();
-        let lapsed =
-            self.blocking(move |s, sh, _| expire_lapsed(s, sh, today)).await?;
+        let lapsed = self.blocking(move |s, sh, _| expire_lapsed(s, sh, today)).await?;
         if lapsed > 0 {
             info!(lapsed, "demands past their deadline queued for withdrawal");
         }

@@ -104,6 +104,7 @@ async fn identities_are_authenticated_and_confined_to_their_role() {
         }],
         through_seq: 1,
         last_seq: 1,
+        after_seq: 0,
     };
     assert_eq!(
         push_once(&cluster, XIANNING, as_other).await.unwrap_err().code(),
@@ -117,6 +118,7 @@ async fn identities_are_authenticated_and_confined_to_their_role() {
         }],
         through_seq: 1,
         last_seq: 1,
+        after_seq: 0,
     };
     assert_eq!(
         push_once(&cluster, XIANNING, smuggled).await.unwrap_err().code(),
@@ -141,6 +143,7 @@ async fn identities_are_authenticated_and_confined_to_their_role() {
         }],
         through_seq: 1,
         last_seq: 1,
+        after_seq: 0,
     };
     assert_eq!(push_once(&cluster, XIANNING, own).await.unwrap().acked_seq, 1);
 
@@ -160,8 +163,13 @@ async fn identities_are_authenticated_and_confined_to_their_role() {
     assert!(mine.is_ok(), "{mine:?}");
 
     // The national centre cannot push summaries: it is not a city.
-    let national_push =
-        pb::PushBatch { city: XIANNING.into(), entries: vec![], through_seq: 0, last_seq: 0 };
+    let national_push = pb::PushBatch {
+        city: XIANNING.into(),
+        entries: vec![],
+        through_seq: 0,
+        last_seq: 0,
+        after_seq: 0,
+    };
     let ch = cluster.hub_as(Identity::National).await.unwrap();
     let r =
         pb::sync_client::SyncClient::new(ch).push(tokio_stream::iter(vec![national_push])).await;
@@ -178,6 +186,7 @@ async fn identities_are_authenticated_and_confined_to_their_role() {
         }],
         through_seq: 2,
         last_seq: 2,
+        after_seq: 0,
     };
     let err = push_once(&cluster, XIANNING, batch).await.unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument);

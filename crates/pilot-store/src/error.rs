@@ -32,6 +32,15 @@ pub enum Error {
     /// record of another kind); the caller must change its input.
     #[error("conflict: {0}")]
     Conflict(String),
+    /// A batch continues from a sequence the hub has not reached: something before it was lost
+    /// or reordered. The sender must resume from the hub's watermark.
+    #[error("batch continues after sequence {after}, but the hub has only applied up to {acked}")]
+    Gap {
+        /// Where the batch says it continues from.
+        after: u64,
+        /// The hub's watermark.
+        acked: u64,
+    },
 }
 
 impl Error {

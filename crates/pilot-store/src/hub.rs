@@ -154,11 +154,15 @@ impl HubStore {
     /// NB: every entry's key must belong to `city`; the caller checks this before calling, and
     /// this function refuses the whole batch with [`Error::Conflict`] if it does not hold.
     ///
+    /// `after_seq` is where the batch continues from: if the city's watermark is below it, an
+    /// earlier batch was lost or reordered and the whole batch is refused with [`Error::Gap`]
+    /// (applying it would move the watermark over changes the hub never saw).
     /// `node_last_seq` is the node's highest sequence when it sent the batch (for the lag figure).
     pub fn apply(
         &self,
         city: CityCode,
         entries: &[(u64, Change)],
+        after_seq: u64,
         through_seq: u64,
         node_last_seq: u64,
         now_ms: u64,
@@ -176,6 +180,12 @@ impl HubStore {
                     Some(b) => decode(CITIES, &b).map_err(ConflictableTransactionError::Abort)?,
                     None => CityState::default(),
                 };
+                if after_seq > state.acked_seq {
+                    return Err(ConflictableTransactionError::Abort(Error::Gap {
+                        after: after_seq,
+                        acked: state.acked_seq,
+                    }));
+                }
                 let mut out = ApplyOutcome::default();
                 for (seq, change) in entries {
                     let key = summary_key(change.key());
@@ -462,6 +472,7 @@ mod tests {
             .apply(
                 c,
                 &[(1, Change::Upsert(a.clone())), (2, Change::Upsert(summary("421200", 2)))],
+                0,
                 2,
                 2,
                 10,
@@ -469,11 +480,11 @@ mod tests {
             .unwrap();
         assert_eq!((out.acked_seq, out.applied.len(), out.ignored), (2, 2, 0));
         // The same batch again: nothing changes.
-        let out = h.apply(c, &[(1, Change::Upsert(a.clone()))], 2, 2, 11).unwrap();
+        let out = h.apply(c, &[(1, Change::Upsert(a.clone()))], 0, 2, 2, 11).unwrap();
         assert_eq!((out.acked_seq, out.applied.len(), out.ignored), (2, 0, 1));
         // A tombstone removes; a stale upsert after it does not resurrect.
         let t = Tombstone { key: a.key.clone(), kind: Kind::Achievement };
-        h.apply(c, &[(5, Change::Tombstone(t))], 5, 9, 12).unwrap();
+        h.apply(c, &[(5, Change::Tombstone(t))], 0, 5, 9, 12).unwrap();
         assert_eq!(h.live_summaries().unwrap().len(), 1);
         assert_eq!(h.get(&a.key).unwrap().unwrap().version, 5);
         let state = h.city_state(c).unwrap();
@@ -491,7 +502,7 @@ mod tests {
         let c = CityCode::parse("421200").unwrap();
         let batch =
             [(1, Change::Upsert(summary("421200", 1))), (2, Change::Upsert(summary("350500", 2)))];
-        assert!(matches!(h.apply(c, &batch, 2, 2, 1), Err(Error::Conflict(_))));
+        assert!(matches!(h.apply(c, &batch, 0, 2, 2, 1), Err(Error::Conflict(_))));
         assert!(h.live_summaries().unwrap().is_empty());
         assert_eq!(h.city_state(c).unwrap().acked_seq, 0);
     }
@@ -509,6 +520,7 @@ mod tests {
                 (2, Change::Upsert(b.clone())),
                 (3, Change::Upsert(x)),
             ],
+            0,
             3,
             3,
             1,
@@ -539,5 +551,18 @@ mod tests {
             h.reconcile(c, &[(wrong, vec![(a.key.pseudonym.clone(), 1)])]),
             Err(Error::Conflict(_))
         ));
+    }
+
+    #[test]
+    fn a_batch_after_a_gap_is_refused_and_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let h = HubStore::open(&Db::open(dir.path()).unwrap()).unwrap();
+        let c = CityCode::parse("421200").unwrap();
+        h.apply(c, &[(1, Change::Upsert(summary("421200", 1)))], 0, 1, 1, 1).unwrap();
+        // Batch (10, 20] arrives before (1, 10]: refused whole.
+        let err = h.apply(c, &[(11, Change::Upsert(summary("421200", 2)))], 10, 20, 20, 2);
+        assert!(matches!(err, Err(Error::Gap { after: 10, acked: 1 })), "{err:?}");
+        assert_eq!(h.city_state(c).unwrap().acked_seq, 1);
+        assert_eq!(h.live_summaries().unwrap().len(), 1);
     }
 }

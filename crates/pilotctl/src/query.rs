@@ -283,10 +283,15 @@ pub(crate) async fn status(a: StatusArgs) -> anyhow::Result<()> {
             .cities
             .iter()
             .map(|c| {
+                let d = c.digest.unwrap_or_default();
                 json!({
                     "city": c.city, "name": city_name(&c.city), "demands": c.demands, "achievements": c.achievements,
                     "experts": c.experts, "records": c.demands + c.achievements + c.experts,
                     "acked_seq": c.acked_seq, "last_sync_unix_ms": c.last_sync_unix_ms,
+                    "last_contact_unix_ms": c.last_contact_unix_ms, "node_last_seq": c.node_last_seq,
+                    "lag": c.lag, "digest": {"count": d.count, "hash": format!("{:016x}", d.hash)},
+                    "digest_state": digest_state(c.digest_state),
+                    "digest_checked_unix_ms": c.digest_checked_unix_ms, "revoked": c.revoked,
                 })
             })
             .collect();
@@ -299,21 +304,43 @@ pub(crate) async fn status(a: StatusArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     println!(
-        "{:<8} {:<12} {:>8} {:>13} {:>8} {:>10}  LAST SYNC",
-        "CITY", "NAME", "DEMANDS", "ACHIEVEMENTS", "EXPERTS", "ACKED SEQ"
+        "{:<8} {:<12} {:>8} {:>13} {:>8} {:>10} {:>7}  {:<9} {:<14} {:<14} NOTE",
+        "CITY",
+        "NAME",
+        "DEMANDS",
+        "ACHIEVEMENTS",
+        "EXPERTS",
+        "ACKED SEQ",
+        "LAG",
+        "DIGEST",
+        "LAST CONTACT",
+        "LAST SYNC"
     );
     for c in &reply.cities {
         println!(
-            "{:<8} {:<12} {:>8} {:>13} {:>8} {:>10}  {}",
+            "{:<8} {:<12} {:>8} {:>13} {:>8} {:>10} {:>7}  {:<9} {:<14} {:<14} {}",
             c.city,
             city_name(&c.city),
             c.demands,
             c.achievements,
             c.experts,
             c.acked_seq,
-            ago(c.last_sync_unix_ms)
+            c.lag,
+            digest_state(c.digest_state),
+            ago(c.last_contact_unix_ms),
+            ago(c.last_sync_unix_ms),
+            if c.revoked { "REVOKED" } else { "" }
         );
     }
     println!("{} cities, {} summaries", reply.cities.len(), reply.total_summaries);
     Ok(())
+}
+
+/// A digest state as a short word for the status table.
+fn digest_state(state: i32) -> &'static str {
+    match pb::DigestState::try_from(state).unwrap_or_default() {
+        pb::DigestState::Unknown => "unknown",
+        pb::DigestState::Equal => "equal",
+        pb::DigestState::Repairing => "repairing",
+    }
 }

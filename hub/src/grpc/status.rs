@@ -13,6 +13,9 @@ impl From<Error> for Status {
         match e {
             Error::Invalid { .. } => Status::invalid_argument(e.to_string()),
             Error::PermissionDenied(_) => Status::permission_denied(e.to_string()),
+            Error::Store(pilot_store::Error::Gap { .. }) => {
+                Status::failed_precondition(e.to_string())
+            }
             Error::Store(ref s) if s.is_retryable() => {
                 error!(error = %e, "store unavailable");
                 Status::unavailable("store unavailable")

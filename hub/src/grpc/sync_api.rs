@@ -11,9 +11,9 @@ use tokio_util::task::TaskTracker;
 use tonic::{Request, Response, Status, Streaming};
 use tracing::{debug, info, warn};
 
+use crate::Error;
 use crate::ingest::Ingest;
 use crate::registry::{self, Registry};
-use crate::Error;
 
 /// The sync service.
 #[derive(Debug, Clone)]
@@ -148,6 +148,7 @@ fn error_kind(e: &Error) -> &'static str {
     match e {
         Error::Invalid { .. } => "invalid",
         Error::PermissionDenied(_) => "permission_denied",
+        Error::Store(pilot_store::Error::Gap { .. }) => "gap",
         Error::Store(_) => "store",
         _ => "other",
     }
