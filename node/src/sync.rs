@@ -392,8 +392,16 @@ impl SyncTask {
             self.status.set_digest_state(pb::DigestState::Equal);
             return Ok(AntiEntropy::Equal);
         }
+        if reply.acked_seq != acked.0 {
+            // The hub's watermark moved under us: it restarted from an older state, lost its
+            // data, or applied a late batch of an old stream. Start a new session, whose resume
+            // aligns the watermarks (and resends everything if the hub lost data).
+            return Err(Error::HubUnavailable(format!(
+                "the hub's watermark is {} but ours is {}; resuming",
+                reply.acked_seq, acked.0
+            )));
+        }
         if reply.buckets.is_empty() {
-            // The hub's watermark differs from ours: batches are still landing; ask later.
             return Ok(AntiEntropy::NotComparable);
         }
         self.status.set_digest_state(pb::DigestState::Repairing);
@@ -486,6 +494,13 @@ impl SyncTask {
                     _ = token.cancelled() => return Ok(()),
                     _ = self.wake.notified() => continue,
                     _ = tokio::time::sleep(idle) => continue,
+                    // Nothing is in flight, so anything here means the stream ended.
+                    m = acks.message() => {
+                        return Err(Error::HubUnavailable(match m {
+                            Ok(_) => "hub closed the push stream".into(),
+                            Err(status) => format!("{:?}: {}", status.code(), status.message()),
+                        }));
+                    }
                 }
             }
             let ack = tokio::select! {

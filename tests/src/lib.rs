@@ -149,6 +149,12 @@ impl Process {
         matches!(self.child.try_wait(), Ok(None))
     }
 
+    /// Kills the process with SIGKILL (`kill -9`): no shutdown code runs.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Sends SIGTERM and waits up to `grace` for a clean exit; returns whether it exited 0.
     pub fn terminate(&mut self, grace: Duration) -> bool {
         let pid = nix::unistd::Pid::from_raw(i32::try_from(self.child.id()).unwrap());
@@ -184,17 +190,33 @@ pub fn start_hub(pki: &TestPki, dir: &Path) -> anyhow::Result<Process> {
 
 /// Starts a hub with extra TOML appended to its config (e.g. `[log]` settings).
 pub fn start_hub_with(pki: &TestPki, dir: &Path, extra: &str) -> anyhow::Result<Process> {
+    start_hub_on(pki, dir, "127.0.0.1:0", extra)
+}
+
+/// Starts a hub listening on `listen` (a fixed address survives restarts, so nodes find it).
+pub fn start_hub_on(
+    pki: &TestPki,
+    dir: &Path,
+    listen: &str,
+    extra: &str,
+) -> anyhow::Result<Process> {
     std::fs::create_dir_all(dir)?;
     let cfg = dir.join("hub.toml");
     std::fs::write(
         &cfg,
         format!(
-            "data_dir = {:?}\nlisten = \"127.0.0.1:0\"\nshutdown_grace_secs = 5\n{}",
+            "data_dir = {:?}\nlisten = {listen:?}\nshutdown_grace_secs = 5\n{}",
             dir.display().to_string(),
             tls_toml(&pki.tls(Identity::Hub))
         ) + extra,
     )?;
-    Process::start(&binaries().hub, &cfg, dir, Duration::from_secs(30))
+    Process::start(&binaries().hub, &cfg, dir, Duration::from_secs(60))
+}
+
+/// A loopback address with a port that was free a moment ago.
+pub fn free_addr() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    l.local_addr().expect("bound").to_string()
 }
 
 /// Starts a node for `city` syncing to `hub_addr`, with its data in `dir`.
@@ -221,7 +243,7 @@ pub fn start_node_with(
     std::fs::write(
         &cfg,
         format!(
-            "{extra}city = \"{city}\"\ndata_dir = {:?}\nlisten = \"127.0.0.1:0\"\nhttp_listen = \"127.0.0.1:0\"\nshutdown_grace_secs = 5\n[hub]\nurl = \"https://{hub_addr}\"\n[sync]\nbackoff_min_ms = 50\nbackoff_max_ms = 1000\nidle_poll_ms = 200\n{}",
+            "{extra}city = \"{city}\"\ndata_dir = {:?}\nlisten = \"127.0.0.1:0\"\nhttp_listen = \"127.0.0.1:0\"\nshutdown_grace_secs = 5\n[hub]\nurl = \"https://{hub_addr}\"\n[sync]\nbackoff_min_ms = 50\nbackoff_max_ms = 1000\nidle_poll_ms = 200\nanti_entropy_secs = 2\n{}",
             dir.display().to_string(),
             tls_toml(&pki.tls(Identity::City(code)))
         ),
@@ -526,4 +548,165 @@ pub fn csl_complete_papers(n: usize) -> Vec<serde_json::Value> {
         })
         .take(n)
         .collect()
+}
+
+/// The hub's federation status, asked as the national centre.
+pub async fn hub_status(pki: &TestPki, hub_addr: &str) -> anyhow::Result<pb::StatusReply> {
+    let ch = hub_channel(hub_addr, &pki.tls(Identity::National)).await?;
+    Ok(pb::national_client::NationalClient::new(ch)
+        .status(pb::StatusRequest {})
+        .await?
+        .into_inner())
+}
+
+/// A node's statistics, with its shared digest.
+pub async fn node_stats(node_addr: &str) -> anyhow::Result<pb::StatsReply> {
+    Ok(intake(node_addr).await?.stats(pb::StatsRequest {}).await?.into_inner())
+}
+
+/// Why the hub and a node are not converged, or `None` when they are: the node has everything
+/// acknowledged, its own digest check found the hub equal, and the hub's digest for the city
+/// equals the node's shared digest.
+pub async fn divergence(pki: &TestPki, hub_addr: &str, node_addr: &str) -> Option<String> {
+    let stats = match node_stats(node_addr).await {
+        Ok(s) => s,
+        Err(e) => return Some(format!("node {node_addr}: {e}")),
+    };
+    let status = match hub_status(pki, hub_addr).await {
+        Ok(s) => s,
+        Err(e) => return Some(format!("hub: {e}")),
+    };
+    let Some(city) = status.cities.iter().find(|c| c.city == stats.city) else {
+        return Some(format!("hub knows nothing of {}", stats.city));
+    };
+    let node_digest = stats.shared_digest.unwrap_or_default();
+    let hub_digest = city.digest.unwrap_or_default();
+    if stats.acked_seq == stats.last_seq
+        && node_digest == hub_digest
+        && stats.digest_state == pb::DigestState::Equal as i32
+    {
+        None
+    } else {
+        Some(format!(
+            "city {}: node acked {}/{} digest {:?} state {}; hub acked {} digest {:?}",
+            stats.city,
+            stats.acked_seq,
+            stats.last_seq,
+            node_digest,
+            stats.digest_state,
+            city.acked_seq,
+            hub_digest
+        ))
+    }
+}
+
+/// Waits until every node has converged with the hub ([`divergence`]); fails with the last
+/// difference after `timeout`.
+pub async fn wait_converged(
+    pki: &TestPki,
+    hub_addr: &str,
+    node_addrs: &[String],
+    timeout: Duration,
+) -> anyhow::Result<()> {
+    let start = Instant::now();
+    loop {
+        let mut why = None;
+        for n in node_addrs {
+            if let Some(w) = divergence(pki, hub_addr, n).await {
+                why = Some(w);
+                break;
+            }
+        }
+        match why {
+            None => return Ok(()),
+            Some(w) if start.elapsed() > timeout => bail!("not converged after {timeout:?}: {w}"),
+            Some(_) => tokio::time::sleep(Duration::from_millis(250)).await,
+        }
+    }
+}
+
+/// `n` achievement rows with external ids `<prefix>-<i>`, text from the shared CSL data (cycled
+/// when `n` exceeds it).
+pub fn csl_achievements(prefix: &str, n: usize) -> Vec<pb::RecordInput> {
+    static PAPERS: OnceLock<Vec<serde_json::Value>> = OnceLock::new();
+    let papers = PAPERS.get_or_init(|| csl_complete_papers(usize::MAX));
+    (0..n)
+        .map(|i| {
+            let p = &papers[i % papers.len()];
+            let keywords: Vec<&str> =
+                p["keywords"].as_array().unwrap().iter().filter_map(|k| k.as_str()).collect();
+            achievement(
+                &format!("{prefix}-{i}"),
+                p["title"].as_str().unwrap(),
+                p["abstract"].as_str().unwrap_or_default(),
+                &keywords,
+                "0805",
+            )
+        })
+        .collect()
+}
+
+/// A TCP proxy that can blackhole traffic: while on, bytes in both directions are read and
+/// dropped and connections stay open, as in a network partition that sends no resets.
+#[derive(Debug)]
+pub struct BlackholeProxy {
+    /// The address to use instead of the target's.
+    pub addr: String,
+    blackhole: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl BlackholeProxy {
+    /// Starts forwarding to `target`.
+    pub async fn start(target: &str) -> anyhow::Result<BlackholeProxy> {
+        use std::sync::atomic::Ordering;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?.to_string();
+        let blackhole = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (target, hole) = (target.to_owned(), blackhole.clone());
+        tokio::spawn(async move {
+            while let Ok((inbound, _)) = listener.accept().await {
+                let (target, hole) = (target.clone(), hole.clone());
+                tokio::spawn(async move {
+                    let Ok(outbound) = tokio::net::TcpStream::connect(&target).await else {
+                        return;
+                    };
+                    let (mut ir, mut iw) = inbound.into_split();
+                    let (mut or, mut ow) = outbound.into_split();
+                    let h1 = hole.clone();
+                    let a = async move {
+                        let mut buf = vec![0u8; 16 << 10];
+                        while let Ok(n) = ir.read(&mut buf).await {
+                            if n == 0 {
+                                break;
+                            }
+                            if !h1.load(Ordering::Relaxed) && ow.write_all(&buf[..n]).await.is_err()
+                            {
+                                break;
+                            }
+                        }
+                    };
+                    let b = async move {
+                        let mut buf = vec![0u8; 16 << 10];
+                        while let Ok(n) = or.read(&mut buf).await {
+                            if n == 0 {
+                                break;
+                            }
+                            if !hole.load(Ordering::Relaxed)
+                                && iw.write_all(&buf[..n]).await.is_err()
+                            {
+                                break;
+                            }
+                        }
+                    };
+                    tokio::join!(a, b);
+                });
+            }
+        });
+        Ok(BlackholeProxy { addr, blackhole })
+    }
+
+    /// Starts or ends the partition.
+    pub fn set_blackhole(&self, on: bool) {
+        self.blackhole.store(on, std::sync::atomic::Ordering::Relaxed);
+    }
 }
