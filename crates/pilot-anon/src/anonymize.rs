@@ -17,9 +17,12 @@ use pilot_model::{
 };
 
 use crate::NodeSecret;
-use crate::rules::{NameClass, NameForms, PiiKind, first_kind, scrub_with};
+#[cfg(test)]
+use crate::rules::identifier_kind;
+use crate::rules::{NameClass, NameForms, PiiKind, scrub_with};
 use crate::terms::{
-    KEYWORD_BOOST, TEXT_BOOST, TITLE_BOOST, TermCounts, Vocabulary, normalize_keyword,
+    KEYWORD_BOOST, TEXT_BOOST, TITLE_BOOST, Term, TermCounts, Vocabulary, normalize_keyword,
+    weighted_terms,
 };
 
 /// Domain separation for pseudonyms, so the node secret can key other HMACs later.
@@ -132,8 +135,8 @@ impl Outcome {
 ///
 /// Building one loads jieba's dictionary and idf table (about 0.2 s in release builds and some
 /// tens of MB), so a node builds one and shares it; every method takes `&self`. It remembers
-/// the idf and name check of each word it meets (at most 262,144 words each, a few MB), which
-/// saves time and changes no output.
+/// the terms of each word jieba cuts and the idf and identifier check of each term it meets
+/// (at most 262,144 of each, some tens of MB), which saves time and changes no output.
 pub struct Anonymizer {
     vocab: Vocabulary,
     city: CityCode,
@@ -218,9 +221,10 @@ impl Anonymizer {
         }
         let names = NameForms::new(own_names(&record.body));
         let terms = self.record_terms(&record.body, &names);
-        if let Some(kind) = terms.iter().find_map(|t| residual(&t.term, &names)) {
+        if let Some(kind) = terms.iter().find_map(|(t, _)| term_residual(t, &names)) {
             return withhold(HoldReason::ResidualIdentifier(kind));
         }
+        let terms = weighted_terms(terms);
         if terms.len() < Self::MIN_TERMS {
             return withhold(HoldReason::TooFewTerms {
                 found: terms.len(),
@@ -237,16 +241,16 @@ impl Anonymizer {
     pub fn query_terms(&self, text: &str) -> Vec<WeightedTerm> {
         let none = NameForms::default();
         let mut counts = TermCounts::default();
-        for t in self.vocab.segment(&scrub_with(text, &none)) {
-            if residual(&t, &none).is_none() {
+        self.vocab.segment(&scrub_with(text, &none), |t| {
+            if term_residual(t, &none).is_none() {
                 counts.add(t, TEXT_BOOST);
             }
-        }
-        counts.weigh(&self.vocab, Self::MAX_TERMS)
+        });
+        weighted_terms(counts.weigh(Self::MAX_TERMS))
     }
 
     /// The weighted terms of a record's technical text, scrubbed of `names` and of PII.
-    fn record_terms(&self, body: &RecordBody, names: &NameForms) -> Vec<WeightedTerm> {
+    fn record_terms(&self, body: &RecordBody, names: &NameForms) -> Vec<(Term, f32)> {
         // NB: only technical text: never names, contacts, addresses, institutions, an expert's
         // rank or availability.
         let (texts, keywords): (Vec<(&str, f64)>, &[String]) = match body {
@@ -260,9 +264,7 @@ impl Anonymizer {
         };
         let mut counts = TermCounts::default();
         for (text, boost) in texts {
-            for t in self.vocab.segment(&scrub_with(text, names)) {
-                counts.add(t, boost);
-            }
+            self.vocab.segment(&scrub_with(text, names), |t| counts.add(t, boost));
         }
         for kw in keywords {
             // A keyword counts whole (as its author meant it, e.g. 锂离子电池隔膜) and by its
@@ -271,17 +273,18 @@ impl Anonymizer {
             let scrubbed = scrub_with(kw, names);
             let whole = normalize_keyword(kw)
                 .filter(|w| normalize_keyword(&scrubbed).as_deref() == Some(w.as_str()))
-                .filter(|w| !self.vocab.looks_like_name(w));
+                .filter(|w| !self.vocab.looks_like_name(w))
+                .map(|w| self.vocab.term(&w));
             if let Some(w) = &whole {
-                counts.add(w.clone(), KEYWORD_BOOST);
+                counts.add(w, KEYWORD_BOOST);
             }
-            for s in self.vocab.segment(&scrubbed) {
-                if whole.as_ref() != Some(&s) {
+            self.vocab.segment(&scrubbed, |s| {
+                if whole.as_ref() != Some(s) {
                     counts.add(s, KEYWORD_BOOST);
                 }
-            }
+            });
         }
-        counts.weigh(&self.vocab, Self::MAX_TERMS)
+        counts.weigh(Self::MAX_TERMS)
     }
 
     /// Assembles the summary of a record that passed the gate.
@@ -384,33 +387,15 @@ fn own_names(body: &RecordBody) -> Vec<(&str, NameClass)> {
 }
 
 /// The privacy gate for one term: the kind of identifier it still looks like, if any.
+#[cfg(test)]
 fn residual(term: &str, names: &NameForms) -> Option<PiiKind> {
-    if let Some(kind) = first_kind(term) {
-        return Some(kind);
-    }
-    if term.contains('@') {
-        return Some(PiiKind::Email);
-    }
-    let run = longest_digit_run(term);
-    if run >= 5 {
-        // A bare number says little about its kind; guess from its length.
-        return Some(match run {
-            15.. => PiiKind::ResidentId,
-            11 => PiiKind::Mobile,
-            7..=12 => PiiKind::Landline,
-            _ => PiiKind::ImHandle,
-        });
-    }
-    names.matches(term)
+    identifier_kind(term).or_else(|| names.matches(term))
 }
 
-fn longest_digit_run(s: &str) -> usize {
-    let (mut best, mut cur) = (0, 0);
-    for c in s.chars() {
-        cur = if c.is_ascii_digit() { cur + 1 } else { 0 };
-        best = best.max(cur);
-    }
-    best
+/// The privacy gate for one term: the kind of identifier it still looks like, if any. Its own
+/// verdict ([`identifier_kind`]) was worked out once, when it was first met.
+fn term_residual(term: &Term, names: &NameForms) -> Option<PiiKind> {
+    term.identifier_kind().or_else(|| names.matches(term.as_str()))
 }
 
 #[cfg(test)]
