@@ -3,7 +3,7 @@
 //! Every default works for a local run; each field says what changing it costs.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
@@ -23,6 +23,9 @@ pub struct Config {
     /// Limits on what a peer may send.
     #[serde(default)]
     pub limits: Limits,
+    /// Where the certificate revocation list is and how often it is re-read.
+    #[serde(default)]
+    pub revocation: Revocation,
     /// Seconds to let in-flight batches finish on shutdown before exiting anyway.
     #[serde(default = "default_grace")]
     pub shutdown_grace_secs: u64,
@@ -56,6 +59,42 @@ impl Default for Limits {
     }
 }
 
+/// Certificate revocation: the CA-signed list written by `pilotctl pki revoke`, which the hub
+/// loads at start-up and then re-reads whenever it changes, without a restart.
+///
+/// NB: there is no switch to turn checking off; a list that cannot be read or verified stops
+/// start-up, and later keeps the previously loaded list in force (never fails open).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Revocation {
+    /// The revocation list (PEM `X509 CRL`, signed by the CA in `tls.ca`); default: `crl.pem`
+    /// in the directory of `tls.ca`, where `pilotctl pki revoke` writes it. A missing file means
+    /// nothing is revoked; a present but invalid one stops start-up, naming the file. Pointing
+    /// it elsewhere costs a copy step after each revocation.
+    #[serde(default)]
+    pub crl: Option<PathBuf>,
+    /// Milliseconds between checks of the list for changes; a revocation takes effect within
+    /// this time. Each check reads the whole file (a few KiB), so shorter costs a little IO.
+    #[serde(default = "default_crl_poll_ms")]
+    pub poll_interval_ms: u64,
+}
+
+impl Default for Revocation {
+    fn default() -> Self {
+        Revocation { crl: None, poll_interval_ms: default_crl_poll_ms() }
+    }
+}
+
+impl Revocation {
+    /// The revocation list's path: [`Revocation::crl`], or `crl.pem` next to the CA file.
+    pub fn crl_path(&self, ca: &Path) -> PathBuf {
+        match &self.crl {
+            Some(path) => path.clone(),
+            None => ca.with_file_name(pilot_pki::CRL_FILE),
+        }
+    }
+}
+
 fn default_data_dir() -> PathBuf {
     PathBuf::from("pilot-hub-data")
 }
@@ -73,6 +112,9 @@ fn default_max_batch() -> usize {
 }
 fn default_max_reconcile() -> usize {
     20_000
+}
+fn default_crl_poll_ms() -> u64 {
+    1000
 }
 
 impl Config {
@@ -100,6 +142,19 @@ impl Config {
             (256..=self.limits.max_message_bytes / 64).contains(&self.limits.max_reconcile_entries),
             || "limits.max_reconcile_entries must be 256 to max_message_bytes / 64".into(),
         );
+        p.check((50..=600_000).contains(&self.revocation.poll_interval_ms), || {
+            "revocation.poll_interval_ms must be 50-600000 (50 ms to 10 minutes)".into()
+        });
+        let crl = self.revocation.crl_path(&self.tls.ca);
+        p.check(crl.file_name().is_some(), || {
+            format!("revocation.crl {:?} must name a file", crl.display().to_string())
+        });
+        p.check(![&self.tls.ca, &self.tls.cert, &self.tls.key].contains(&&crl), || {
+            format!(
+                "revocation.crl {:?} must not be one of the tls files",
+                crl.display().to_string()
+            )
+        });
         self.log.check(&mut p);
         p.finish()
     }
@@ -129,6 +184,44 @@ mod tests {
             std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/config/hub.toml");
         let cfg = Config::load(Some(&path), Vec::new()).unwrap();
         assert_eq!(cfg.limits.max_message_bytes, 4 << 20);
+    }
+
+    #[test]
+    fn the_revocation_list_defaults_to_the_ca_directory() {
+        let tls = [
+            ("PILOT_HUB__TLS__CA", "/p/ca.pem"),
+            ("PILOT_HUB__TLS__CERT", "/p/hub/cert.pem"),
+            ("PILOT_HUB__TLS__KEY", "/p/hub/key.pem"),
+        ];
+        let env = |extra: &[(&str, &str)]| -> Vec<(String, String)> {
+            tls.iter().chain(extra).map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+        };
+        let cfg: Config = Config::load(None, env(&[])).unwrap();
+        assert_eq!(cfg.revocation.crl_path(&cfg.tls.ca), Path::new("/p/crl.pem"));
+        assert_eq!(cfg.revocation.poll_interval_ms, 1000);
+
+        let cfg: Config = Config::load(
+            None,
+            env(&[
+                ("PILOT_HUB__REVOCATION__CRL", "/etc/pilot/crl.pem"),
+                ("PILOT_HUB__REVOCATION__POLL_INTERVAL_MS", "200"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(cfg.revocation.crl_path(&cfg.tls.ca), Path::new("/etc/pilot/crl.pem"));
+        assert_eq!(cfg.revocation.poll_interval_ms, 200);
+
+        let msg = Config::load(
+            None,
+            env(&[
+                ("PILOT_HUB__REVOCATION__CRL", "/p/ca.pem"),
+                ("PILOT_HUB__REVOCATION__POLL_INTERVAL_MS", "0"),
+            ]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(msg.contains("revocation.poll_interval_ms must be 50-600000"), "{msg}");
+        assert!(msg.contains("must not be one of the tls files"), "{msg}");
     }
 
     #[test]

@@ -2,8 +2,9 @@
 //! TLS, stores them, matches supply and demand across cities, and serves the matches to the
 //! nodes (their own) and to the national centre (all).
 //!
-//! Layout: `config`, `registry` (who is calling), `ingest` (batches → store → index),
-//! `matcher` (drives `pilot-match`), `grpc` (thin handlers), `server` (wiring and shutdown).
+//! Layout: `config`, `registry` (who is calling), `revocation` (reloads the revocation list
+//! into the registry), `ingest` (batches → store → index), `matcher` (drives `pilot-match`),
+//! `grpc` (thin handlers), `server` (wiring and shutdown).
 //!
 //! Invariants:
 //! - Every call is authenticated by the client certificate; a city writes and reads only its
@@ -18,6 +19,7 @@ pub mod grpc;
 pub mod ingest;
 pub mod matcher;
 pub mod registry;
+mod revocation;
 pub mod server;
 
 pub use error::{Error, Result};

@@ -24,6 +24,7 @@ use crate::grpc::sync_api::SyncApi;
 use crate::ingest::Ingest;
 use crate::matcher::Matcher;
 use crate::registry::Registry;
+use crate::revocation;
 use crate::{Error, Result};
 
 /// A hub whose store is open, index rebuilt and listener bound.
@@ -85,6 +86,14 @@ impl Bound {
 
         let max = cfg.limits.max_message_bytes;
         let registry = Registry::default();
+        revocation::start(
+            cfg.revocation.crl_path(&cfg.tls.ca),
+            tls.ca_pem.clone(),
+            Duration::from_millis(cfg.revocation.poll_interval_ms),
+            &registry,
+            &tracker,
+            shutdown.child_token(),
+        )?;
         let ingest = Ingest::new(store.clone(), matcher.clone(), cfg.limits.clone());
         let sync = pb::sync_server::SyncServer::new(SyncApi::new(
             ingest,
@@ -93,15 +102,16 @@ impl Bound {
             shutdown.child_token(),
         ))
         .max_decoding_message_size(max);
-        let matches =
-            pb::matches_server::MatchesServer::new(MatchApi::new(matcher.clone(), registry.clone()))
+        let matches = pb::matches_server::MatchesServer::new(MatchApi::new(
+            matcher.clone(),
+            registry.clone(),
+        ))
+        .max_decoding_message_size(max)
+        .max_encoding_message_size(64 << 20);
+        let national =
+            pb::national_server::NationalServer::new(NationalApi::new(matcher, store, registry))
                 .max_decoding_message_size(max)
                 .max_encoding_message_size(64 << 20);
-        let national = pb::national_server::NationalServer::new(NationalApi::new(
-            matcher, store, registry,
-        ))
-            .max_decoding_message_size(max)
-            .max_encoding_message_size(64 << 20);
 
         let tls_config = ServerTlsConfig::new()
             .identity(tonic::transport::Identity::from_pem(&tls.cert_pem, &tls.key_pem))

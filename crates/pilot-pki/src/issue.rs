@@ -35,7 +35,7 @@ const BACKDATE: Duration = Duration::hours(1);
 /// Mode of private key files.
 const KEY_MODE: u32 = 0o600;
 /// Mode of certificate files, which are public.
-const CERT_MODE: u32 = 0o644;
+pub(crate) const CERT_MODE: u32 = 0o644;
 
 /// What [`init`] creates.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -147,16 +147,16 @@ pub(crate) fn issue_between(
     write_pair(&TlsFiles::for_identity(dir, id), &cert_pem, &key_pem, true)
 }
 
-/// The CA as needed for issuing.
-struct Ca {
-    /// Signs leaves.
-    issuer: Issuer<'static, KeyPair>,
+/// The CA as needed for issuing certificates and signing revocation lists.
+pub(crate) struct Ca {
+    /// Signs leaves and CRLs.
+    pub(crate) issuer: Issuer<'static, KeyPair>,
     /// No leaf outlives the CA.
     not_after: OffsetDateTime,
     /// Where the CA certificate lives, for error messages.
-    cert_path: PathBuf,
-    /// The CA certificate, for checking kept leaves.
-    der: Vec<u8>,
+    pub(crate) cert_path: PathBuf,
+    /// The CA certificate, for checking kept leaves and revoked certificates.
+    pub(crate) der: Vec<u8>,
 }
 
 impl Ca {
@@ -180,7 +180,7 @@ impl Ca {
     }
 
     /// Loads and checks the CA in `dir`.
-    fn load(dir: &Path) -> Result<Self> {
+    pub(crate) fn load(dir: &Path) -> Result<Self> {
         let (cert_path, key_path) = (layout::ca_cert(dir), layout::ca_key(dir));
         let cert_pem = read(&cert_path)?;
         let key_pem = read(&key_path)?;
@@ -319,7 +319,7 @@ fn write_pair(files: &TlsFiles, cert_pem: &str, key_pem: &str, overwrite: bool) 
 ///
 /// Without `overwrite` the file must not exist ([`Error::AlreadyExists`] otherwise); with it, the
 /// contents go to a temporary file that is then renamed over `path`.
-fn write_file(path: &Path, contents: &[u8], mode: u32, overwrite: bool) -> Result<()> {
+pub(crate) fn write_file(path: &Path, contents: &[u8], mode: u32, overwrite: bool) -> Result<()> {
     if !overwrite {
         return create_new(path, contents, mode).map_err(|e| {
             if e.kind() == std::io::ErrorKind::AlreadyExists {

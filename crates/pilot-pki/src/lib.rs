@@ -2,7 +2,8 @@
 //!
 //! This crate is the only place that parses certificates. It creates the CA and issues leaf
 //! certificates ([`init`], [`issue`]), loads and checks a process's own files at startup
-//! ([`TlsFiles::load`]), and tells the hub who a TLS peer is ([`peer_from_der`]).
+//! ([`TlsFiles::load`]), tells the hub who a TLS peer is ([`peer_from_der`]), and keeps the
+//! CA-signed revocation list the hub refuses certificates by ([`revoke`], [`load_revoked`]).
 //!
 //! # Identities
 //!
@@ -15,6 +16,8 @@
 //! ```text
 //! DIR/ca.pem                   CA certificate
 //! DIR/ca.key                   CA private key (mode 0600)
+//! DIR/crl.pem                  revoked certificates, a CRL signed by the CA (absent until the
+//!                              first `pilotctl pki revoke`)
 //! DIR/hub/cert.pem             hub certificate
 //! DIR/hub/key.pem              hub private key (mode 0600)
 //! DIR/national/cert.pem        national-centre certificate
@@ -24,8 +27,8 @@
 //! ```
 //!
 //! Keys are PKCS#8 PEM; certificates are ECDSA P-256.
-//! Only `ca.pem` and a process's own `cert.pem` and `key.pem` are copied to its machine;
-//! `ca.key` stays with the operator.
+//! Only `ca.pem` and a process's own `cert.pem` and `key.pem` are copied to its machine, plus
+//! `crl.pem` to the hub's; `ca.key` stays with the operator.
 //!
 //! Invariants:
 //! - Every leaf is signed directly by the CA (path length 0) and carries exactly one
@@ -33,16 +36,26 @@
 //! - [`init`] never overwrites a file; only [`issue`] replaces a certificate and key.
 //! - [`TlsFiles::load`] hands out material only after checking the key, chain, validity period
 //!   and identity, so a misconfigured process fails at startup, naming the file.
+//! - A revocation list is trusted only after its signature verifies against the CA; it only
+//!   ever grows (see [`revoke`]).
 
 mod error;
 mod identity;
 mod issue;
 mod load;
+mod revoke;
 
 pub use error::{Error, Result};
 pub use identity::{Identity, PeerCert, peer_from_der};
 pub use issue::{InitOptions, InitReport, init, issue};
 pub use load::{TlsFiles, TlsMaterial};
+pub use revoke::{
+    NEXT_UPDATE, RevocationList, RevokeReport, load_revocation_list, load_revoked, revoke,
+};
+
+/// The revocation list's file name, next to `ca.pem` in a PKI directory; the hub looks for it
+/// next to its CA file unless configured otherwise.
+pub const CRL_FILE: &str = "crl.pem";
 
 /// File names of the layout documented in the crate docs.
 mod layout {
@@ -63,6 +76,11 @@ mod layout {
     /// The CA private key.
     pub(crate) fn ca_key(dir: &Path) -> PathBuf {
         dir.join("ca.key")
+    }
+
+    /// The revocation list.
+    pub(crate) fn crl(dir: &Path) -> PathBuf {
+        dir.join(crate::CRL_FILE)
     }
 
     /// The directory holding one identity's certificate and key.
