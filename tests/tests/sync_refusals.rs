@@ -135,3 +135,58 @@ async fn duplicates_gaps_stale_versions_oversize_and_garbage_leave_the_hub_intac
     assert!(cluster.hub.is_alive(), "the hub survives garbage");
     real_node_still_served(&cluster, "b").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_city_is_refused_by_the_running_hub_and_the_others_carry_on() {
+    let pki = TestPki::new(&[XIANNING, QUANZHOU]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let hub = pilot_e2e::start_hub_with(
+        &pki,
+        &dir.path().join("hub"),
+        "[revocation]\npoll_interval_ms = 200\n",
+    )
+    .unwrap();
+    let xn = start_node(&pki, XIANNING, &hub.addr, &dir.path().join("xn")).unwrap();
+    let qz = start_node(&pki, QUANZHOU, &hub.addr, &dir.path().join("qz")).unwrap();
+    let cluster = Cluster { pki, hub, nodes: vec![xn, qz], dir };
+    let addrs = vec![cluster.nodes[0].addr.clone(), cluster.nodes[1].addr.clone()];
+    for (i, prefix) in [(0, "x"), (1, "q")] {
+        let mut c = cluster.intake(i).await.unwrap();
+        upsert_all(&mut c, csl_achievements(prefix, 50)).await.unwrap();
+    }
+    wait_converged(&cluster.pki, &cluster.hub.addr, &addrs, Duration::from_secs(60)).await.unwrap();
+
+    // The operator revokes Quanzhou; the hub is not restarted.
+    let out = std::process::Command::new(&pilot_e2e::binaries().pilotctl)
+        .args(["pki", "revoke", "--out"])
+        .arg(cluster.pki.path())
+        .args(["--city", QUANZHOU])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("revoked"));
+
+    // Within a poll, a call with Quanzhou's certificate is refused as unauthenticated.
+    pilot_e2e::eventually(Duration::from_secs(10), || async {
+        let b = batch(0, vec![(1, summary("c1", "隔膜"))]);
+        match push(&cluster, b).await {
+            Err(s) if s.code() == Code::Unauthenticated => Ok(()),
+            other => anyhow::bail!("the revoked certificate is still accepted: {other:?}"),
+        }
+    })
+    .await
+    .unwrap();
+
+    // Quanzhou's node keeps working locally, but nothing more reaches the hub.
+    let before = quanzhou(&cluster).await;
+    let mut c = cluster.intake(1).await.unwrap();
+    upsert_all(&mut c, csl_achievements("q2", 30)).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(quanzhou(&cluster).await, before, "a revoked city's new records are refused");
+    let status = hub_status(&cluster.pki, &cluster.hub.addr).await.unwrap();
+    let qz = status.cities.iter().find(|c| c.city == QUANZHOU).unwrap();
+    assert!(qz.revoked, "the national status shows the revocation");
+
+    // Xianning is unaffected.
+    real_node_still_served(&cluster, "x2").await;
+}
