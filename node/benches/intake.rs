@@ -9,7 +9,7 @@
 //!    allocate ids, one atomic sled batch with record + outbox + indexes, device flush) in
 //!    batches of 100, 1,000 and 5,000 into a fresh on-disk store;
 //! 2. bare sled on the same disk: the same keys and values per record (record JSON, outbox
-//!    entry, external-id and pseudonym index entries, two metadata keys per batch), pre-encoded,
+//!    entry, external-id index entry, two metadata keys per batch), pre-encoded,
 //!    written with `Tree::apply_batch` and then made durable the way `pilot_store::Db::flush`
 //!    does it (sled flush, then `fdatasync` of every file and directory), and again with sled's
 //!    flush only, and again doing the three reads of absent keys the intake path does per new
@@ -17,7 +17,9 @@
 //! 3. importing a 50,000-row achievements xlsx end to end (`Sheet::open` + `Intake::import`),
 //!    next to just opening and iterating the sheet;
 //! 4. a breakdown of the per-row work of the intake path (validation, pseudonym, JSON, the
-//!    write batch's overlay copies, store reads, commit, flush).
+//!    write batch's overlay copies, store reads, commit, flush);
+//! 5. reopening a store of 50,000 and 200,000 records, and the first `NodeStore::resolve` after
+//!    it (which builds the in-memory pseudonym index from the records).
 //!
 //! Each measurement runs at least twice; best and mean are printed. Stores live in a temporary
 //! directory on the real filesystem: under the system temp dir unless that is tmpfs, else under
@@ -26,7 +28,10 @@
 //! Run with
 //! `cargo bench -p pilot-node --bench intake` (the bench profile is optimised; the run itself
 //! takes about a minute on 2 cores, the first build several).
-//! Set `PILOT_CSL` to read the corpus from elsewhere.
+//! Set `PILOT_CSL` to read the corpus from elsewhere, and `PILOT_BENCH_QUICK=1` to measure only
+//! tables 1-2 at 1,000 per batch (for A/B comparisons on a busy machine).
+//!
+//! The bench uses the same global allocator as the `pilot-node` binary (mimalloc).
 
 #![allow(
     clippy::print_stdout,
@@ -47,6 +52,10 @@ use pilot_proto::pb;
 use pilot_store::{Db, NodeStore, OutboxEntry, OutboxOp, PutOutcome, StoredRecord};
 use tokio::sync::Notify;
 
+// The same allocator as the `pilot-node` binary, so that the bench measures what ships.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The CSL corpus, relative to this crate.
 const CSL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/csl/csl_merged.jsonl");
 
@@ -54,6 +63,8 @@ const CSL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data/csl/cs
 const TOTAL: usize = 50_000;
 /// Batch sizes measured; the target applies to the middle one.
 const BATCHES: [usize; 3] = [100, 1_000, 5_000];
+/// The batch size the targets apply to.
+const TARGET_BATCH: usize = 1_000;
 /// Timed repetitions of every measurement.
 const REPS: usize = 2;
 /// Rows of the imported workbook.
@@ -299,8 +310,8 @@ fn local_id(n: u64) -> LocalId {
     LocalId::parse(&format!("ach-{n:06}")).expect("generated ids are valid")
 }
 
-/// Per record, the four entries the node writes for a new record, in the node's order:
-/// external-id index, outbox entry, pseudonym index, record.
+/// Per record, the three entries the node writes for a new record, in the node's order:
+/// external-id index, outbox entry, record. (The pseudonym index is in memory, not in sled.)
 type Entries = Vec<(Vec<u8>, Vec<u8>)>;
 
 fn encoded(anon: &Anonymizer, texts: &[Text]) -> Vec<Entries> {
@@ -317,7 +328,6 @@ fn encoded(anon: &Anonymizer, texts: &[Text]) -> Vec<Entries> {
             vec![
                 (key("x/", ext.as_bytes()), id.clone()),
                 (key("o/", &s.seq.0.to_be_bytes()), serde_json::to_vec(&outbox).expect("json")),
-                (key("p/", s.pseudonym.as_str().as_bytes()), id.clone()),
                 (key("r/", &id), serde_json::to_vec(&s).expect("json")),
             ]
         })
@@ -379,7 +389,7 @@ fn sled_run(
         let t0 = Instant::now();
         if reads {
             for rec in chunk {
-                let (ext, record) = (&rec[0].0, &rec[3].0);
+                let (ext, record) = (&rec[0].0, &rec[2].0);
                 for k in [ext, record, ext] {
                     assert!(tree.get(k).expect("read").is_none(), "new keys are absent");
                 }
@@ -571,6 +581,54 @@ fn breakdown(root: &Path, anon: &Anonymizer, texts: &[Text], recs: &[Entries]) -
 }
 
 // ---------------------------------------------------------------------------------------------
+// 5. Store open with many records.
+
+/// Store sizes for the open measurement.
+const OPEN_SIZES: [usize; 2] = [50_000, 200_000];
+
+/// Opening a store of `n` records (written through `Intake::upsert` in batches of 5,000), then
+/// the first `resolve` (which builds the in-memory pseudonym index) and a second one.
+/// Returns (open, first resolve, second resolve), best of `REPS` reopenings.
+fn open_run(
+    root: &Path,
+    anon: &Arc<Anonymizer>,
+    texts: &[Text],
+    n: usize,
+) -> (Duration, Duration, Duration) {
+    let dir = tempdir(root);
+    let probe = {
+        let intake = intake_over(dir.path(), anon);
+        let mut done = 0;
+        while done < n {
+            let m = (n - done).min(5_000);
+            let chunk: Vec<pb::RecordInput> =
+                (done..done + m).map(|i| row(texts, i, "OPEN")).collect();
+            let report = intake.upsert(chunk, 1, &[]).expect("upsert");
+            assert_eq!(report.created as usize, m, "every row is created");
+            done += m;
+        }
+        // A record from the middle of the store.
+        let id = local_id(n as u64 / 2);
+        intake.store().get(&id).expect("read").expect("the probe record exists").pseudonym
+    };
+    let (mut open, mut first, mut second) = (Duration::MAX, Duration::MAX, Duration::MAX);
+    for _ in 0..REPS {
+        let t = Instant::now();
+        let db = Db::open(dir.path()).expect("open the store");
+        let store = NodeStore::open(&db).expect("open the node trees");
+        open = open.min(t.elapsed());
+        let t = Instant::now();
+        let id = store.resolve(&probe).expect("resolve");
+        first = first.min(t.elapsed());
+        assert_eq!(id, Some(local_id(n as u64 / 2)), "the probe resolves after reopening");
+        let t = Instant::now();
+        std::hint::black_box(store.resolve(&probe).expect("resolve"));
+        second = second.min(t.elapsed());
+    }
+    (open, first, second)
+}
+
+// ---------------------------------------------------------------------------------------------
 
 fn secs(d: Duration) -> f64 {
     d.as_secs_f64()
@@ -582,6 +640,10 @@ fn us_per_row(d: Duration, n: usize) -> f64 {
 
 fn main() {
     let nproc = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let quick = std::env::var("PILOT_BENCH_QUICK").is_ok_and(|v| v == "1");
+    let batches: Vec<usize> = if quick { vec![TARGET_BATCH] } else { BATCHES.to_vec() };
+    let target =
+        batches.iter().position(|&b| b == TARGET_BATCH).expect("the target batch is measured");
     let (root, where_note) = store_root();
     let texts = corpus();
     let with_field = texts.iter().filter(|t| t.field.is_some()).count();
@@ -600,8 +662,8 @@ fn main() {
         texts.len()
     );
     println!(
-        "per record: record JSON {:.0} B, outbox {:.0} B, x/ and p/ index values {:.0} B",
-        avg(3),
+        "per record: record JSON {:.0} B, outbox {:.0} B, x/ index value {:.0} B",
+        avg(2),
         avg(1),
         avg(0)
     );
@@ -613,7 +675,7 @@ fn main() {
     let mut bare_steps: Vec<Steps> = Vec::new();
     let mut sled_only_runs: Vec<Vec<Run>> = Vec::new();
     let mut read_runs: Vec<Vec<Run>> = Vec::new();
-    for &batch in &BATCHES {
+    for &batch in &batches {
         let (mut a, mut b, mut c, mut d) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let mut steps = Steps::default();
         for _ in 0..REPS {
@@ -645,7 +707,7 @@ fn main() {
         );
     };
     let mut sums = Vec::new();
-    for (i, &batch) in BATCHES.iter().enumerate() {
+    for (i, &batch) in batches.iter().enumerate() {
         let (a, b, c, d) = (
             summarize(&intake_runs[i]),
             summarize(&bare_runs[i]),
@@ -668,7 +730,7 @@ fn main() {
         "bare ms/batch: apply / sled flush / fsync",
         "fsync share"
     );
-    for (i, &batch) in BATCHES.iter().enumerate() {
+    for (i, &batch) in batches.iter().enumerate() {
         let (a, b, _, d) = &sums[i];
         let st = bare_steps[i];
         let nb = bare_runs[i].iter().map(|r| r.batches.len()).sum::<usize>() as f64;
@@ -684,7 +746,7 @@ fn main() {
             100.0 * st.fdatasync.as_secs_f64() / all.as_secs_f64(),
         );
     }
-    let (a, b, _, d) = &sums[1];
+    let (a, b, _, d) = &sums[target];
     let ratio = a.best_rps / b.best_rps;
     println!(
         "target at 1,000 per batch: >= {TARGET_RPS:.0} rec/s -> {:.0} ({}); >= {:.0}% of bare sled -> \
@@ -697,6 +759,9 @@ fn main() {
         100.0 * a.best_rps / d.best_rps,
     );
     println!();
+    if quick {
+        return;
+    }
 
     // 3. Import of an xlsx.
     let xdir = tempdir(&root);
@@ -757,8 +822,8 @@ fn main() {
     for _ in 1..REPS {
         bd = bd.min(breakdown(&root, &anon, &texts, &recs));
     }
-    let intake_us = 1e6 / sums[1].0.best_rps;
-    let bare_us = 1e6 / sums[1].1.best_rps;
+    let intake_us = 1e6 / sums[target].0.best_rps;
+    let bare_us = 1e6 / sums[target].1.best_rps;
     let u = |d: Duration| us_per_row(d, TOTAL);
     println!(
         "4. Where a row's time goes at 1,000 per batch (µs per row, best of {REPS}, stages timed alone)"
@@ -773,8 +838,8 @@ fn main() {
     stage("  WriteBatch: find_external + allocate_local_id + put", u(bd.puts));
     stage("    of which StoredRecord JSON encode (timed alone)", u(bd.json));
     stage("    of which 3 reads of absent keys (timed alone)", u(bd.reads));
-    stage("    of which overlay: clone k/v into batch + HashMap (alone)", u(bd.batch_overlay));
-    stage("      vs moving k/v into the sled batch only", u(bd.batch_plain));
+    stage("    old overlay design: clone k/v into batch + HashMap (alone)", u(bd.batch_overlay));
+    stage("      vs moving k/v into one map (today's design)", u(bd.batch_plain));
     stage("  WriteBatch::commit (apply_batch)", u(bd.commit));
     stage("  Db::flush (sled flush + fdatasync of every file)", u(bd.flush));
     let parts = u(bd.validate) + u(bd.pseudonym) + u(bd.puts) + u(bd.commit) + u(bd.flush);
@@ -782,4 +847,22 @@ fn main() {
     // whichever call pins next, so reads in `puts` pay for garbage of the previous commit.
     stage("  sum of these five (not additive: sled GC moves between them)", parts);
     stage("bare sled + fdatasync, whole (from table 1)", bare_us);
+    println!();
+
+    // 5. Store open.
+    println!("5. Reopening a store (best of {REPS}; the page cache is warm)");
+    println!(
+        "{:<10} {:>20} {:>34} {:>16}",
+        "records", "open (Db + NodeStore)", "first resolve (builds the index)", "next resolve"
+    );
+    for n in OPEN_SIZES {
+        let (open, first, second) = open_run(&root, &anon, &texts, n);
+        println!(
+            "{:<10} {:>17.1} ms {:>31.1} ms {:>13.1} µs",
+            n,
+            secs(open) * 1e3,
+            secs(first) * 1e3,
+            secs(second) * 1e6
+        );
+    }
 }

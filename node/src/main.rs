@@ -6,6 +6,11 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+// NB: mimalloc, because sled and the intake path allocate and free many small buffers per
+// record; it made durable intake markedly faster than glibc's malloc (benches/intake.rs).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The Pilotnet city node.
 #[derive(Debug, Parser)]
 #[command(name = "pilot-node", version, about)]

@@ -3,8 +3,8 @@
 //! Sequences are big-endian `u64` so that sled's byte order is numeric order.
 //! Values are JSON: self-describing, so a newer binary can read an older store.
 
-use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result};
 
@@ -25,7 +25,23 @@ pub(crate) fn encode<T: Serialize>(v: &T) -> Vec<u8> {
     serde_json::to_vec(v).expect("store values are plain data that always serialize")
 }
 
+/// Encodes a value into a buffer of `capacity` bytes, so that a value of about that size is
+/// written without the buffer being regrown (and copied) several times on the way.
+pub(crate) fn encode_sized<T: Serialize>(v: &T, capacity: usize) -> Vec<u8> {
+    let mut buf = Vec::with_capacity(capacity);
+    serde_json::to_writer(&mut buf, v).expect("store values are plain data that always serialize");
+    buf
+}
+
 /// Decodes a value, reporting the tree on failure.
 pub(crate) fn decode<T: DeserializeOwned>(tree: &'static str, bytes: &[u8]) -> Result<T> {
+    serde_json::from_slice(bytes).map_err(|e| Error::corrupt(tree, e))
+}
+
+/// Decodes a value that borrows from `bytes` (to read one field of a large value cheaply).
+pub(crate) fn decode_borrowed<'a, T: Deserialize<'a>>(
+    tree: &'static str,
+    bytes: &'a [u8],
+) -> Result<T> {
     serde_json::from_slice(bytes).map_err(|e| Error::corrupt(tree, e))
 }

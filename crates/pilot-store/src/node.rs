@@ -3,25 +3,33 @@
 //! ledger (what was sent to the hub) in a tree of its own.
 //!
 //! One tree, because sled's `apply_batch` is atomic within a tree: a whole import batch (every
-//! record, its outbox entry and its index entries) commits at once, at close to bare-sled speed,
-//! which multi-tree transactions do not reach.
-//! Writers are serialised by a mutex held by [`WriteBatch`]; readers never wait.
+//! record, its outbox entry and its external-id index entry) commits at once, at close to
+//! bare-sled speed, which multi-tree transactions do not reach.
+//! Writers are serialised by a mutex held by [`WriteBatch`]; readers never wait, except the first
+//! [`NodeStore::resolve`] of a process (see below).
 //!
 //! Key layout of the `node` tree:
 //! - `r/<local id>` → [`StoredRecord`] (JSON)
 //! - `x/<external id>` → local id
 //! - `o/<seq, 8 bytes big-endian>` → [`OutboxEntry`] (JSON)
-//! - `p/<pseudonym>` → local id
 //! - `h/<local id>` → reason code of the privacy gate's last refusal
 //! - `m/<name>` → metadata (`last_seq`, `acked_seq`, `next_id`, `secret`)
+//!
+//! The pseudonym index (pseudonym → local id) is NOT stored: it lives in memory, is built from
+//! the `r/` records (which hold their pseudonym) by the first `resolve` of the process, and is
+//! then kept current by every commit. Storing it was the costliest part of durable intake:
+//! pseudonyms are random, so every new record touched (and often split) a different leaf of the
+//! tree. Because it is derived from durable records only, it is right after any restart or
+//! crash. Stores written by older versions hold `p/<pseudonym>` keys; the first build removes
+//! them.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use pilot_model::{Kind, LocalId, Pseudonym, Record, Seq};
 use serde::{Deserialize, Serialize};
 
-use crate::keys::{decode, encode, seq_from_key, seq_key};
+use crate::keys::{decode, decode_borrowed, encode, encode_sized, seq_from_key, seq_key};
 use crate::{Db, Error, Result};
 
 const TREE: &str = "node";
@@ -31,6 +39,10 @@ const LAST_SEQ: &[u8] = b"m/last_seq";
 const ACKED_SEQ: &[u8] = b"m/acked_seq";
 const NEXT_ID: &[u8] = b"m/next_id";
 const SECRET: &[u8] = b"m/secret";
+
+/// Buffer size for encoding a [`StoredRecord`]: a typical record (a paper-sized abstract with its
+/// contacts and keywords) encodes to 1-2 KB.
+const RECORD_JSON_CAPACITY: usize = 2048;
 
 fn key(prefix: &str, rest: &[u8]) -> Vec<u8> {
     let mut k = Vec::with_capacity(prefix.len() + rest.len());
@@ -143,6 +155,23 @@ pub struct SentEntry {
     pub tombstone_reason: Option<String>,
 }
 
+/// A pseudonym as a number: 32 hex digits are 128 bits, which makes a compact, fast map key.
+fn pseudonym_bits(p: &Pseudonym) -> u128 {
+    u128::from_str_radix(p.as_str(), 16).expect("a pseudonym is 32 hex digits")
+}
+
+/// The in-memory pseudonym index: `None` until the first [`NodeStore::resolve`] builds it; from
+/// then on every commit updates it while holding the writer lock.
+#[derive(Default)]
+struct PseudonymIndex(RwLock<Option<HashMap<u128, LocalId>>>);
+
+impl std::fmt::Debug for PseudonymIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let map = self.0.read().unwrap_or_else(|p| p.into_inner());
+        f.debug_struct("PseudonymIndex").field("entries", &map.as_ref().map(HashMap::len)).finish()
+    }
+}
+
 /// The node's typed view of its store.
 #[derive(Debug, Clone)]
 pub struct NodeStore {
@@ -150,6 +179,7 @@ pub struct NodeStore {
     tree: sled::Tree,
     sent: sled::Tree,
     writer: Arc<Mutex<()>>,
+    pseudonyms: Arc<PseudonymIndex>,
 }
 
 /// The id prefix of each bank, so that a prefix scan lists one bank.
@@ -169,6 +199,7 @@ impl NodeStore {
             sent: db.tree(SENT)?,
             db: db.clone(),
             writer: Arc::new(Mutex::new(())),
+            pseudonyms: Arc::default(),
         })
     }
 
@@ -189,8 +220,8 @@ impl NodeStore {
     /// atomically, or not at all if dropped.
     ///
     /// NB: while a batch is open, the same thread must not call the store's other write methods
-    /// (`put`, `delete`, `allocate_local_id`, `set_acked`, `requeue_all`): they wait for this
-    /// batch's lock. Use the batch's own methods instead.
+    /// (`put`, `delete`, `allocate_local_id`, `set_acked`, `requeue_all`) nor `resolve`: they wait
+    /// for this batch's lock. Use the batch's own methods instead.
     pub fn write(&self) -> WriteBatch<'_> {
         // A poisoned lock only means another writer panicked; the tree itself is consistent
         // because nothing is applied before commit.
@@ -198,9 +229,9 @@ impl NodeStore {
         WriteBatch {
             store: self,
             _guard: guard,
-            batch: sled::Batch::default(),
-            overlay: HashMap::new(),
+            pending: HashMap::new(),
             meta: HashMap::new(),
+            pseudonyms: Vec::new(),
         }
     }
 
@@ -251,10 +282,50 @@ impl NodeStore {
     }
 
     /// The local id behind one of this node's pseudonyms.
+    ///
+    /// The first call of a process builds the in-memory index from every record (writers wait
+    /// meanwhile; see `benches/intake.rs` for its cost); later calls are a map lookup.
     pub fn resolve(&self, pseudonym: &Pseudonym) -> Result<Option<LocalId>> {
-        self.raw(&key("p/", pseudonym.as_str().as_bytes()))?
-            .map(|b| local_id_of(TREE, &b))
-            .transpose()
+        let bits = pseudonym_bits(pseudonym);
+        if let Some(map) = self.pseudonyms.0.read().unwrap_or_else(|p| p.into_inner()).as_ref() {
+            return Ok(map.get(&bits).cloned());
+        }
+        // Under the writer lock, so that no commit lands between the scan and the map.
+        let _guard = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let mut slot = self.pseudonyms.0.write().unwrap_or_else(|p| p.into_inner());
+        let map = match slot.take() {
+            Some(map) => map,
+            None => self.build_pseudonym_index()?,
+        };
+        Ok(slot.insert(map).get(&bits).cloned())
+    }
+
+    /// Builds the pseudonym index from the records; the caller holds the writer lock.
+    fn build_pseudonym_index(&self) -> Result<HashMap<u128, LocalId>> {
+        /// The one field of a [`StoredRecord`] the index needs, borrowed from the stored bytes.
+        #[derive(Deserialize)]
+        struct PseudonymOnly<'a> {
+            #[serde(borrow)]
+            pseudonym: &'a str,
+        }
+        let mut map = HashMap::new();
+        for item in self.tree.scan_prefix(b"r/") {
+            let (k, v) = item.map_err(|e| self.sled_err(e))?;
+            let p: PseudonymOnly<'_> = decode_borrowed(TREE, &v)?;
+            let p = Pseudonym::parse(p.pseudonym).map_err(|e| Error::corrupt(TREE, e))?;
+            map.insert(pseudonym_bits(&p), local_id_of(TREE, &k[2..])?);
+        }
+        // Stores written by older versions kept the index on disk; it is never read again.
+        let mut legacy = sled::Batch::default();
+        let mut any = false;
+        for k in self.tree.scan_prefix(b"p/").keys() {
+            legacy.remove(k.map_err(|e| self.sled_err(e))?);
+            any = true;
+        }
+        if any {
+            self.tree.apply_batch(legacy).map_err(|e| self.sled_err(e))?;
+        }
+        Ok(map)
     }
 
     /// Marks a record as held back by the privacy gate (with its reason code), or clears the mark.
@@ -447,36 +518,39 @@ impl NodeStore {
 ///
 /// Reads through the batch see its own pending changes, so one import can create a record and
 /// update it again (the same external id twice in a file) correctly.
+///
+/// The pending changes are kept once, as sled's own buffers (keys of up to 22 bytes are inline,
+/// larger values are copied into an `Arc` once), and turned into a `sled::Batch` at commit.
 pub struct WriteBatch<'a> {
     store: &'a NodeStore,
     _guard: MutexGuard<'a, ()>,
-    batch: sled::Batch,
-    overlay: HashMap<Vec<u8>, Option<Vec<u8>>>,
+    /// Key → new value, or `None` to remove the key.
+    pending: HashMap<sled::IVec, Option<sled::IVec>>,
     meta: HashMap<&'static [u8], u64>,
+    /// Changes to the in-memory pseudonym index, in order, applied after the commit.
+    pseudonyms: Vec<(u128, Option<LocalId>)>,
 }
 
 impl std::fmt::Debug for WriteBatch<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WriteBatch").field("pending", &self.overlay.len()).finish_non_exhaustive()
+        f.debug_struct("WriteBatch").field("pending", &self.pending.len()).finish_non_exhaustive()
     }
 }
 
 impl WriteBatch<'_> {
-    fn get_raw(&self, k: &[u8]) -> Result<Option<Vec<u8>>> {
-        match self.overlay.get(k) {
+    fn get_raw(&self, k: &[u8]) -> Result<Option<sled::IVec>> {
+        match self.pending.get(k) {
             Some(v) => Ok(v.clone()),
-            None => Ok(self.store.raw(k)?.map(|v| v.to_vec())),
+            None => self.store.raw(k),
         }
     }
 
     fn insert(&mut self, k: Vec<u8>, v: Vec<u8>) {
-        self.batch.insert(k.clone(), v.clone());
-        self.overlay.insert(k, Some(v));
+        self.pending.insert(k.into(), Some(v.into()));
     }
 
     fn remove(&mut self, k: Vec<u8>) {
-        self.batch.remove(k.clone());
-        self.overlay.insert(k, None);
+        self.pending.insert(k.into(), None);
     }
 
     fn meta_value(&self, name: &'static [u8]) -> Result<u64> {
@@ -553,9 +627,16 @@ impl WriteBatch<'_> {
         let seq = self.next_seq()?;
         let entry = OutboxEntry { local_id: id.clone(), kind: record.kind(), op: OutboxOp::Upsert };
         self.insert(outbox_key(seq), encode(&entry));
-        self.insert(key("p/", pseudonym.as_str().as_bytes()), id.as_str().as_bytes().to_vec());
+        let bits = pseudonym_bits(&pseudonym);
+        let old_bits = old.as_ref().map(|o| pseudonym_bits(&o.pseudonym));
+        if old_bits != Some(bits) {
+            if let Some(old_bits) = old_bits {
+                self.pseudonyms.push((old_bits, None));
+            }
+            self.pseudonyms.push((bits, Some(id.clone())));
+        }
         let stored = StoredRecord { record, pseudonym, seq: Seq(seq) };
-        self.insert(record_key(&id), encode(&stored));
+        self.insert(record_key(&id), encode_sized(&stored, RECORD_JSON_CAPACITY));
         Ok(if old.is_some() { PutOutcome::Updated(stored) } else { PutOutcome::Created(stored) })
     }
 
@@ -565,7 +646,7 @@ impl WriteBatch<'_> {
         if let Some(ext) = &old.record.external_id {
             self.remove(key("x/", ext.as_bytes()));
         }
-        self.remove(key("p/", old.pseudonym.as_str().as_bytes()));
+        self.pseudonyms.push((pseudonym_bits(&old.pseudonym), None));
         self.remove(key("h/", id.as_str().as_bytes()));
         self.remove(record_key(id));
         let seq = self.next_seq()?;
@@ -583,17 +664,36 @@ impl WriteBatch<'_> {
             OutboxEntry { local_id: id.clone(), kind: old.record.kind(), op: OutboxOp::Upsert };
         self.insert(outbox_key(seq), encode(&entry));
         let stored = StoredRecord { seq: Seq(seq), ..old };
-        self.insert(record_key(id), encode(&stored));
+        self.insert(record_key(id), encode_sized(&stored, RECORD_JSON_CAPACITY));
         Ok(Some(stored))
     }
 
     /// Applies everything atomically. The caller flushes ([`Db::flush`]) before acknowledging.
-    pub fn commit(mut self) -> Result<()> {
-        for (name, v) in std::mem::take(&mut self.meta) {
-            self.batch.insert(name, &seq_key(v));
+    pub fn commit(self) -> Result<()> {
+        let mut batch = sled::Batch::default();
+        for (k, v) in self.pending {
+            match v {
+                Some(v) => batch.insert(k, v),
+                None => batch.remove(k),
+            }
         }
-        let batch = std::mem::take(&mut self.batch);
-        self.store.tree.apply_batch(batch).map_err(|e| self.store.sled_err(e))
+        for (name, v) in self.meta {
+            batch.insert(name, &seq_key(v));
+        }
+        self.store.tree.apply_batch(batch).map_err(|e| self.store.sled_err(e))?;
+        // Still under the writer lock: the index moves with the tree.
+        if !self.pseudonyms.is_empty() {
+            let mut slot = self.store.pseudonyms.0.write().unwrap_or_else(|p| p.into_inner());
+            if let Some(map) = slot.as_mut() {
+                for (bits, id) in self.pseudonyms {
+                    match id {
+                        Some(id) => map.insert(bits, id),
+                        None => map.remove(&bits),
+                    };
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -748,6 +848,43 @@ mod tests {
         assert_eq!(one.iter().map(|e| e.seq.0).collect::<Vec<_>>(), [3, 1]);
         let page = s.sent(None, Some((2, 3)), 10).unwrap();
         assert_eq!(page.iter().map(|e| e.seq.0).collect::<Vec<_>>(), [2, 1]);
+    }
+
+    #[test]
+    fn resolve_follows_commits_and_survives_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b, c);
+        {
+            let db = Db::open(dir.path()).unwrap();
+            let s = NodeStore::open(&db).unwrap();
+            // A store written by an older version: the index is on disk under `p/`.
+            s.tree.insert(b"p/legacy", b"dem-999999").unwrap();
+            a = demand(&s, None, "a");
+            b = demand(&s, None, "b");
+            s.put(a.clone(), pseudo(1)).unwrap();
+            // Before the index is built, commits leave it alone; the build sees them.
+            assert_eq!(s.resolve(&pseudo(1)).unwrap(), Some(a.local_id.clone()));
+            assert!(s.tree.scan_prefix(b"p/").next().is_none(), "the old index is removed");
+            // After it is built, commits keep it current.
+            s.put(b.clone(), pseudo(2)).unwrap();
+            assert_eq!(s.resolve(&pseudo(2)).unwrap(), Some(b.local_id.clone()));
+            s.delete(&a.local_id).unwrap();
+            assert_eq!(s.resolve(&pseudo(1)).unwrap(), None);
+            // A dropped batch changes nothing.
+            c = demand(&s, None, "c");
+            {
+                let mut w = s.write();
+                w.put(c.clone(), pseudo(3)).unwrap();
+            }
+            assert_eq!(s.resolve(&pseudo(3)).unwrap(), None);
+            s.put(c.clone(), pseudo(3)).unwrap();
+            db.flush().unwrap();
+        }
+        let db = Db::open(dir.path()).unwrap();
+        let s = NodeStore::open(&db).unwrap();
+        assert_eq!(s.resolve(&pseudo(1)).unwrap(), None);
+        assert_eq!(s.resolve(&pseudo(2)).unwrap(), Some(b.local_id));
+        assert_eq!(s.resolve(&pseudo(3)).unwrap(), Some(c.local_id));
     }
 
     #[test]
