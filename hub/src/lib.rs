@@ -21,5 +21,6 @@ pub mod matcher;
 pub mod registry;
 mod revocation;
 pub mod server;
+pub mod stats;
 
 pub use error::{Error, Result};

@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 use std::sync::RwLock;
 
 use pilot_match::{Index, Match, Query};
-use pilot_model::{CityCode, FieldCode, Kind, Pseudonym, Summary, SummaryKey};
+use pilot_model::{
+    CityCode, FieldCode, IndustryCode, Kind, Pseudonym, Summary, SummaryKey, YearMonth,
+};
 use pilot_store::Change;
 
 /// Counts of live summaries per kind.
@@ -30,6 +32,14 @@ pub struct NationalFilter {
     pub counterpart_city: Option<CityCode>,
     /// Only subjects carrying this field.
     pub field: Option<FieldCode>,
+    /// Only subjects in this industry division.
+    pub industry: Option<IndustryCode>,
+    /// Only subjects updated in or after this month.
+    pub updated_from: Option<YearMonth>,
+    /// Only subjects updated in or before this month.
+    pub updated_to: Option<YearMonth>,
+    /// Only this subject.
+    pub subject: Option<SummaryKey>,
     /// Subject kind.
     pub subject_kind: Kind,
     /// Matches per subject.
@@ -45,9 +55,17 @@ pub struct NationalFilter {
 }
 
 /// The hub's match index.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Matcher {
     index: RwLock<Index>,
+    /// Bumped after every change to the index, so match subscriptions know to recompute.
+    generation: tokio::sync::watch::Sender<u64>,
+}
+
+impl Default for Matcher {
+    fn default() -> Self {
+        Matcher::rebuild(Vec::new())
+    }
 }
 
 impl Matcher {
@@ -57,7 +75,7 @@ impl Matcher {
         for s in summaries {
             index.upsert(s);
         }
-        Matcher { index: RwLock::new(index) }
+        Matcher { index: RwLock::new(index), generation: tokio::sync::watch::Sender::new(0) }
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Index> {
@@ -65,8 +83,17 @@ impl Matcher {
         self.index.read().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// A receiver that sees a new value after every change to the index.
+    pub fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.generation.subscribe()
+    }
+
     /// Follows applied changes.
     pub fn apply(&self, changes: &[Change]) {
+        if changes.is_empty() {
+            return;
+        }
+        let _bump = Bump(&self.generation);
         let mut index = self.index.write().unwrap_or_else(|p| p.into_inner());
         for c in changes {
             match c {
@@ -76,6 +103,11 @@ impl Matcher {
                 }
             }
         }
+    }
+
+    /// Runs `f` over the index under the read lock (statistics walk it whole).
+    pub fn with_index<T>(&self, f: impl FnOnce(&Index) -> T) -> T {
+        f(&self.read())
     }
 
     /// The keys of every summary in the index, for consistency checks.
@@ -128,9 +160,13 @@ impl Matcher {
         let mut subjects = 0;
         for s in index.iter() {
             if f.after.as_ref().is_some_and(|a| &s.key <= a)
+                || f.subject.as_ref().is_some_and(|k| k != &s.key)
                 || s.kind != f.subject_kind
                 || f.city.is_some_and(|c| c != s.key.city)
                 || f.field.is_some_and(|fc| !s.fields.contains(&fc))
+                || f.industry.is_some_and(|i| !s.industries.contains(&i))
+                || f.updated_from.is_some_and(|from| s.updated.is_none_or(|u| u < from))
+                || f.updated_to.is_some_and(|to| s.updated.is_none_or(|u| u > to))
             {
                 continue;
             }
@@ -149,5 +185,14 @@ impl Matcher {
             }
         }
         (out, None)
+    }
+}
+
+/// Bumps the generation when dropped, i.e. after the index's write lock is released.
+struct Bump<'a>(&'a tokio::sync::watch::Sender<u64>);
+
+impl Drop for Bump<'_> {
+    fn drop(&mut self) {
+        self.0.send_modify(|g| *g = g.wrapping_add(1));
     }
 }

@@ -105,6 +105,7 @@ impl Bound {
         let matches = pb::matches_server::MatchesServer::new(MatchApi::new(
             matcher.clone(),
             registry.clone(),
+            shutdown.child_token(),
         ))
         .max_decoding_message_size(max)
         .max_encoding_message_size(64 << 20);

@@ -11,6 +11,7 @@
 //!   only thing that moves the outbox forward.
 
 pub mod config;
+pub mod feed;
 mod error;
 pub mod grpc;
 pub mod http;

@@ -22,6 +22,7 @@ use tonic::transport::server::TcpIncoming;
 use tracing::{info, warn};
 
 use crate::config::Config;
+use crate::feed::MatchFeed;
 use crate::grpc::TokenCheck;
 use crate::grpc::hub_client::HubClient;
 use crate::grpc::intake_api::IntakeApi;
@@ -41,6 +42,7 @@ pub struct Bound {
     router: axum::Router,
     api: IntakeApi,
     sync: SyncTask,
+    feed: Arc<MatchFeed>,
     token: Option<String>,
 }
 
@@ -89,10 +91,17 @@ pub async fn bind(cfg: Config) -> Result<Bound> {
         .map_err(|source| Error::Bind { addr: cfg.http_listen, source })?;
     let http_addr =
         http.local_addr().map_err(|source| Error::Bind { addr: cfg.http_listen, source })?;
-    let router = crate::http::router(intake.clone(), hub.clone(), status.clone(), token.clone());
-    let api = IntakeApi::new(intake, hub.clone(), status.clone());
+    let feed = Arc::new(MatchFeed::default());
+    let router = crate::http::router(
+        intake.clone(),
+        hub.clone(),
+        status.clone(),
+        feed.clone(),
+        token.clone(),
+    );
+    let api = IntakeApi::new(intake, hub.clone(), status.clone(), feed.clone());
     let sync = SyncTask { store, shared, anon, hub, cfg: cfg.sync.clone(), wake, status };
-    Ok(Bound { cfg, db, listener, local_addr, http, http_addr, router, api, sync, token })
+    Ok(Bound { cfg, db, listener, local_addr, http, http_addr, router, api, sync, feed, token })
 }
 
 impl Bound {
@@ -103,12 +112,24 @@ impl Bound {
 
     /// Serves until `shutdown` is cancelled, then shuts down in order.
     pub async fn serve(self, shutdown: CancellationToken) -> Result<()> {
-        let Bound { cfg, db, listener, local_addr, http, http_addr, router, api, sync, token } =
-            self;
+        let Bound {
+            cfg,
+            db,
+            listener,
+            local_addr,
+            http,
+            http_addr,
+            router,
+            api,
+            sync,
+            feed,
+            token,
+        } = self;
         let tracker = TaskTracker::new();
         let (reporter, health) = tonic_health::server::health_reporter();
         reporter.set_serving::<pb::intake_server::IntakeServer<IntakeApi>>().await;
 
+        tracker.spawn(feed.run(sync.hub.clone(), shutdown.child_token()));
         tracker.spawn(sync.run(shutdown.child_token()));
         let http_shutdown = shutdown.clone();
         tracker.spawn(async move {

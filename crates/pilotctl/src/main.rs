@@ -41,6 +41,10 @@ enum Command {
     Matches(query::MatchesArgs),
     /// Lists the cities the hub knows, with record counts and last sync time.
     Status(query::StatusArgs),
+    /// The city-to-city matrix of cross-region matches (national centre; small counts hidden).
+    Flows(query::StatsArgs),
+    /// Demands, supply and matched demands per discipline (national centre; small counts hidden).
+    Fields(query::StatsArgs),
     /// Imports an .xlsx, .csv or .jsonl file into a node (creates or updates by external id).
     Import(bank::ImportArgs),
     /// Exports one bank of a node's records to .xlsx, .csv or .jsonl.
@@ -74,6 +78,8 @@ fn main() -> ExitCode {
             Command::Devnet(a) => devnet::run(a).await,
             Command::Matches(a) => query::matches(a).await,
             Command::Status(a) => query::status(a).await,
+            Command::Flows(a) => query::flows(a).await,
+            Command::Fields(a) => query::fields(a).await,
             Command::Import(a) => bank::import(a).await,
             Command::Export(a) => bank::export(a).await,
             Command::Preview(a) => bank::preview(a).await,

@@ -35,6 +35,21 @@ pub(crate) struct MatchesArgs {
     /// Only demands carrying this discipline code (with --hub).
     #[arg(long)]
     field: Option<String>,
+    /// Only demands in this GB/T 4754 industry division (with --hub).
+    #[arg(long)]
+    industry: Option<String>,
+    /// Only demands updated in or after this month, YYYYMM (with --hub).
+    #[arg(long)]
+    from: Option<u32>,
+    /// Only demands updated in or before this month, YYYYMM (with --hub).
+    #[arg(long)]
+    to: Option<u32>,
+    /// Only this demand, as CITY/PSEUDONYM: its top counterparts (with --hub).
+    #[arg(long)]
+    subject: Option<String>,
+    /// Only matches scoring above this (with --hub).
+    #[arg(long, default_value_t = 0.0)]
+    min_score: f32,
     /// Counterparts per record.
     #[arg(long, default_value_t = 3)]
     per_record: u32,
@@ -44,6 +59,118 @@ pub(crate) struct MatchesArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
+}
+
+/// Arguments of `pilotctl flows` and `pilotctl fields`.
+#[derive(Debug, Args)]
+pub(crate) struct StatsArgs {
+    /// The hub (`host:port`).
+    #[arg(long)]
+    hub: String,
+    /// The PKI directory holding the national-centre certificate.
+    #[arg(long)]
+    pki: PathBuf,
+    /// Matches counted per demand (its top k).
+    #[arg(long, default_value_t = 5)]
+    per_subject: u32,
+    /// Only matches scoring above this.
+    #[arg(long, default_value_t = 0.0)]
+    min_score: f32,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+impl StatsArgs {
+    fn scope(&self) -> pb::StatsScope {
+        pb::StatsScope {
+            subject_kind: pb::Kind::Demand as i32,
+            per_subject: self.per_subject,
+            min_score: self.min_score,
+        }
+    }
+}
+
+/// `pilotctl flows`: the city-to-city matrix of cross-region matches (counts below 5 as "<5").
+pub(crate) async fn flows(a: StatsArgs) -> anyhow::Result<()> {
+    let channel = client::hub(&a.hub, &a.pki, Identity::National).await?;
+    let reply = pb::national_client::NationalClient::new(channel)
+        .flow_matrix(pb::FlowMatrixRequest { scope: Some(a.scope()) })
+        .await
+        .context("asking the hub for the flow matrix")?
+        .into_inner();
+    if a.json {
+        let flows: Vec<Value> = reply
+            .flows
+            .iter()
+            .map(
+                |f| json!({ "from_city": f.from_city, "to_city": f.to_city, "matches": f.matches }),
+            )
+            .collect();
+        let out = json!({ "flows": flows, "total": reply.total, "threshold": reply.threshold });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(());
+    }
+    let mut cities: Vec<&str> = reply.flows.iter().map(|f| f.from_city.as_str()).collect();
+    cities.dedup();
+    print!("{:<8}", "FROM\\TO");
+    for c in &cities {
+        print!(" {c:>7}");
+    }
+    println!();
+    for from in &cities {
+        print!("{from:<8}");
+        for to in &cities {
+            let cell = reply
+                .flows
+                .iter()
+                .find(|f| f.from_city == *from && f.to_city == *to)
+                .map_or("-", |f| f.matches.as_str());
+            print!(" {cell:>7}");
+        }
+        println!();
+    }
+    println!(
+        "{} cross-region matches (top {} per demand); counts below {} shown as <{}",
+        reply.total, a.per_subject, reply.threshold, reply.threshold
+    );
+    Ok(())
+}
+
+/// `pilotctl fields`: demands, supply and matched demands per discipline (counts below 5 as "<5").
+pub(crate) async fn fields(a: StatsArgs) -> anyhow::Result<()> {
+    let channel = client::hub(&a.hub, &a.pki, Identity::National).await?;
+    let reply = pb::national_client::NationalClient::new(channel)
+        .field_stats(pb::FieldStatsRequest { scope: Some(a.scope()) })
+        .await
+        .context("asking the hub for field statistics")?
+        .into_inner();
+    if a.json {
+        let fields: Vec<Value> = reply
+            .fields
+            .iter()
+            .map(|f| {
+                json!({ "field": f.field, "name": f.name, "demands": f.demands,
+                        "supply": f.supply, "matched_demands": f.matched_demands })
+            })
+            .collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &json!({ "fields": fields, "threshold": reply.threshold })
+            )?
+        );
+        return Ok(());
+    }
+    println!("{:<6} {:<20} {:>8} {:>8} {:>8}", "FIELD", "NAME", "DEMANDS", "SUPPLY", "MATCHED");
+    for f in &reply.fields {
+        println!(
+            "{:<6} {:<20} {:>8} {:>8} {:>8}",
+            f.field, f.name, f.demands, f.supply, f.matched_demands
+        );
+    }
+    println!("counts below {} shown as <{}", reply.threshold, reply.threshold);
+    Ok(())
 }
 
 /// Arguments of `pilotctl status`.
@@ -132,6 +259,14 @@ async fn national_matches(hub: &str, a: &MatchesArgs) -> anyhow::Result<()> {
     let channel = client::hub(hub, pki, Identity::National).await?;
     let mut national =
         pb::national_client::NationalClient::new(channel).max_decoding_message_size(64 << 20);
+    let subject = match &a.subject {
+        None => None,
+        Some(s) => {
+            let (city, pseudonym) =
+                s.split_once('/').context("--subject is CITY/PSEUDONYM, e.g. 421200/3f2a...")?;
+            Some(pb::SummaryKey { city: city.to_owned(), pseudonym: pseudonym.to_owned() })
+        }
+    };
     let mut rows: Vec<pb::Match> = Vec::new();
     let mut subjects = 0;
     let mut token = String::new();
@@ -141,6 +276,11 @@ async fn national_matches(hub: &str, a: &MatchesArgs) -> anyhow::Result<()> {
             city: a.city.clone().unwrap_or_default(),
             counterpart_city: a.counterpart_city.clone().unwrap_or_default(),
             field: a.field.clone().unwrap_or_default(),
+            industry: a.industry.clone().unwrap_or_default(),
+            updated_from: a.from.unwrap_or(0),
+            updated_to: a.to.unwrap_or(0),
+            subject: subject.clone(),
+            min_score: a.min_score,
             per_subject: a.per_record,
             page_size,
             page_token: token,

@@ -3,28 +3,42 @@
 
 use std::sync::Arc;
 
-use pilot_model::{CityCode, FieldCode, Pseudonym, SummaryKey};
+use pilot_model::{CityCode, FieldCode, IndustryCode, Kind, Pseudonym, SummaryKey, YearMonth};
 use pilot_proto::convert::kind_from_pb;
 use pilot_proto::pb;
 use pilot_store::{DigestState, HubStore};
+use std::pin::Pin;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio_stream::Stream;
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
+use tracing::debug;
 
 use crate::matcher::{Matcher, NationalFilter};
 use crate::registry::{self, Registry};
+use crate::stats;
 
 /// Node-scoped match queries.
 #[derive(Debug, Clone)]
 pub struct MatchApi {
     matcher: Arc<Matcher>,
     registry: Registry,
+    shutdown: CancellationToken,
 }
 
 impl MatchApi {
-    /// Queries over `matcher`, for callers checked against `registry`.
-    pub fn new(matcher: Arc<Matcher>, registry: Registry) -> Self {
-        MatchApi { matcher, registry }
+    /// Queries over `matcher`, for callers checked against `registry`; subscriptions end when
+    /// `shutdown` fires.
+    pub fn new(matcher: Arc<Matcher>, registry: Registry, shutdown: CancellationToken) -> Self {
+        MatchApi { matcher, registry, shutdown }
     }
 }
+
+/// Least time between two pushes of one subscription's list.
+const PUSH_INTERVAL: Duration = Duration::from_secs(1);
 
 fn invalid(e: pilot_model::Error) -> Status {
     Status::invalid_argument(e.to_string())
@@ -32,6 +46,66 @@ fn invalid(e: pilot_model::Error) -> Status {
 
 #[tonic::async_trait]
 impl pb::matches_server::Matches for MatchApi {
+    type SubscribeStream = Pin<Box<dyn Stream<Item = Result<pb::MatchList, Status>> + Send>>;
+
+    async fn subscribe(
+        &self,
+        req: Request<pb::SubscribeRequest>,
+    ) -> Result<Response<Self::SubscribeStream>, Status> {
+        let (city, serial) = self.registry.require_city_cert(&req)?;
+        let req = req.into_inner();
+        registry::same_city(city, &req.city)?;
+        let per_record = match req.per_record {
+            0 => 10,
+            n => n.min(100) as usize,
+        };
+        let (tx, rx) = mpsc::channel(2);
+        let (matcher, registry, shutdown) =
+            (self.matcher.clone(), self.registry.clone(), self.shutdown.clone());
+        let mut changes = matcher.changes();
+        tokio::spawn(async move {
+            let mut last: Option<Vec<pb::Match>> = None;
+            loop {
+                if let Err(status) = registry.still_valid(&serial) {
+                    let _ = tx.send(Err(status)).await;
+                    return;
+                }
+                changes.mark_unchanged();
+                let m = matcher.clone();
+                let Ok(list) = tokio::task::spawn_blocking(move || {
+                    m.mine(city, &[], per_record, req.include_same_city)
+                        .iter()
+                        .map(pb::Match::from)
+                        .collect::<Vec<_>>()
+                })
+                .await
+                else {
+                    return;
+                };
+                if last.as_ref() != Some(&list) {
+                    let msg =
+                        pb::MatchList { matches: list.clone(), next_page_token: String::new() };
+                    if tx.send(Ok(msg)).await.is_err() {
+                        debug!(city = %city, "match subscriber left");
+                        return;
+                    }
+                    last = Some(list);
+                }
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tx.closed() => return,
+                    r = changes.changed() => if r.is_err() { return },
+                }
+                // Coalesce bursts of batches into one push.
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(PUSH_INTERVAL) => {}
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+
     async fn list_mine(
         &self,
         req: Request<pb::ListMineRequest>,
@@ -113,6 +187,19 @@ impl pb::national_server::National for NationalApi {
             } else {
                 Some(FieldCode::parse(&r.field).map_err(invalid)?)
             },
+            industry: if r.industry.is_empty() {
+                None
+            } else {
+                Some(IndustryCode::parse(&r.industry).map_err(invalid)?)
+            },
+            updated_from: month("updated_from", r.updated_from)?,
+            updated_to: month("updated_to", r.updated_to)?,
+            subject: r
+                .subject
+                .as_ref()
+                .map(SummaryKey::try_from)
+                .transpose()
+                .map_err(|e| Status::invalid_argument(format!("subject: {e}")))?,
             subject_kind: if r.subject_kind == 0 {
                 pilot_model::Kind::Demand
             } else {
@@ -131,6 +218,63 @@ impl pb::national_server::National for NationalApi {
         Ok(Response::new(pb::MatchList {
             matches: matches.iter().map(pb::Match::from).collect(),
             next_page_token: next.map(|k| k.to_string()).unwrap_or_default(),
+        }))
+    }
+
+    async fn flow_matrix(
+        &self,
+        req: Request<pb::FlowMatrixRequest>,
+    ) -> Result<Response<pb::FlowMatrixReply>, Status> {
+        self.registry.require_national(&req)?;
+        let scope = scope(req.into_inner().scope.unwrap_or_default())?;
+        let (matcher, store) = (self.matcher.clone(), self.store.clone());
+        let reply =
+            tokio::task::spawn_blocking(move || -> Result<pb::FlowMatrixReply, crate::Error> {
+                let cities: Vec<CityCode> = store.cities()?.into_iter().map(|(c, _)| c).collect();
+                let (flows, total) =
+                    matcher.with_index(|index| stats::flow_matrix(index, &cities, &scope));
+                Ok(pb::FlowMatrixReply {
+                    flows: flows
+                        .into_iter()
+                        .map(|(from, to, n)| pb::Flow {
+                            from_city: from.to_string(),
+                            to_city: to.to_string(),
+                            matches: stats::disclose(n),
+                        })
+                        .collect(),
+                    total: stats::disclose(total),
+                    threshold: stats::THRESHOLD as u32,
+                })
+            })
+            .await
+            .map_err(|_| Status::internal("internal error"))??;
+        Ok(Response::new(reply))
+    }
+
+    async fn field_stats(
+        &self,
+        req: Request<pb::FieldStatsRequest>,
+    ) -> Result<Response<pb::FieldStatsReply>, Status> {
+        self.registry.require_national(&req)?;
+        let scope = scope(req.into_inner().scope.unwrap_or_default())?;
+        let matcher = self.matcher.clone();
+        let fields = tokio::task::spawn_blocking(move || {
+            matcher.with_index(|index| stats::field_stats(index, &scope))
+        })
+        .await
+        .map_err(|_| Status::internal("internal error"))?;
+        Ok(Response::new(pb::FieldStatsReply {
+            fields: fields
+                .into_iter()
+                .map(|(f, (demands, supply, matched))| pb::FieldStat {
+                    field: f.code().to_owned(),
+                    name: f.zh().to_owned(),
+                    demands: stats::disclose(demands),
+                    supply: stats::disclose(supply),
+                    matched_demands: stats::disclose(matched),
+                })
+                .collect(),
+            threshold: stats::THRESHOLD as u32,
         }))
     }
 
@@ -179,4 +323,27 @@ impl pb::national_server::National for NationalApi {
 
 fn ms(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+/// An optional YYYYMM month (0 for none).
+fn month(field: &'static str, v: u32) -> Result<Option<YearMonth>, Status> {
+    if v == 0 {
+        return Ok(None);
+    }
+    YearMonth::from_yyyymm(v)
+        .map(Some)
+        .map_err(|e| Status::invalid_argument(format!("{field}: {e}")))
+}
+
+/// The statistics scope, with defaults and bounds.
+fn scope(s: pb::StatsScope) -> Result<stats::Scope, Status> {
+    Ok(stats::Scope {
+        subject_kind: if s.subject_kind == 0 {
+            Kind::Demand
+        } else {
+            kind_from_pb(s.subject_kind)?
+        },
+        per_subject: if s.per_subject == 0 { 5 } else { s.per_subject.min(100) as usize },
+        min_score: s.min_score,
+    })
 }

@@ -87,6 +87,19 @@ impl HubClient {
         Ok(reply.into_inner())
     }
 
+    /// Subscribes to this city's matches: the current list, then a new one on every change.
+    pub async fn subscribe(&self, per_record: u32) -> Result<tonic::Streaming<pb::MatchList>> {
+        let mut client = pb::matches_client::MatchesClient::new(self.channel.clone())
+            .max_decoding_message_size(64 << 20);
+        let req = pb::SubscribeRequest {
+            city: self.city.to_string(),
+            per_record,
+            include_same_city: false,
+        };
+        // No deadline: the stream is meant to last; keepalive notices a dead link.
+        Ok(client.subscribe(tonic::Request::new(req)).await.map_err(unavailable)?.into_inner())
+    }
+
     /// Matches involving this city's records.
     pub async fn list_mine(&self, per_record: u32) -> Result<Vec<pb::Match>> {
         let mut client = pb::matches_client::MatchesClient::new(self.channel.clone())

@@ -9,6 +9,7 @@ use pilot_proto::pb;
 use tonic::{Request, Response, Status};
 
 use crate::Result;
+use crate::feed::MatchFeed;
 use crate::grpc::hub_client::HubClient;
 use crate::intake::{Intake, stored_to_pb};
 use crate::sync::SyncStatus;
@@ -19,12 +20,19 @@ pub struct IntakeApi {
     intake: Intake,
     hub: HubClient,
     sync: Arc<SyncStatus>,
+    feed: Arc<MatchFeed>,
 }
 
 impl IntakeApi {
-    /// Wraps the bank, the hub client (for matches) and the sync state (for statistics).
-    pub fn new(intake: Intake, hub: HubClient, sync: Arc<SyncStatus>) -> Self {
-        IntakeApi { intake, hub, sync }
+    /// Wraps the bank, the hub client and pushed match list (for matches) and the sync state
+    /// (for statistics).
+    pub fn new(
+        intake: Intake,
+        hub: HubClient,
+        sync: Arc<SyncStatus>,
+        feed: Arc<MatchFeed>,
+    ) -> Self {
+        IntakeApi { intake, hub, sync, feed }
     }
 
     /// Runs blocking store work off the async threads.
@@ -112,7 +120,10 @@ impl pb::intake_server::Intake for IntakeApi {
     ) -> Result<Response<pb::NodeMatchesReply>, Status> {
         let req = req.into_inner();
         let per_record = if req.per_record == 0 { 5 } else { req.per_record.min(100) };
-        let matches = self.hub.list_mine(per_record).await.map_err(Status::from)?;
+        let matches = match self.feed.matches(per_record) {
+            Some(m) => m,
+            None => self.hub.list_mine(per_record).await.map_err(Status::from)?,
+        };
         let only = req.local_id;
         let records = self.blocking(move |i| i.join_matches(matches, &only)).await?;
         Ok(Response::new(pb::NodeMatchesReply { records }))
@@ -161,14 +172,15 @@ impl pb::intake_server::Intake for IntakeApi {
         _req: Request<pb::StatsRequest>,
     ) -> Result<Response<pb::StatsReply>, Status> {
         let sync = self.sync.clone();
-        Ok(Response::new(
-            self.blocking(move |i| {
+        let mut reply = self
+            .blocking(move |i| {
                 let mut r = i.stats(sync.connected())?;
                 sync.fill_stats(&mut r)?;
                 Ok(r)
             })
-            .await?,
-        ))
+            .await?;
+        reply.matches_updated_unix_ms = i64::try_from(self.feed.updated_ms()).unwrap_or(0);
+        Ok(Response::new(reply))
     }
 }
 

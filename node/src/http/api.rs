@@ -152,6 +152,7 @@ pub(super) async fn stats(State(s): State<AppState>) -> ApiResult<Json<Value>> {
         "last_seq": r.last_seq, "acked_seq": r.acked_seq, "held_back": r.held_back, "hub_connected": r.hub_connected,
         "shared_digest": {"count": digest.count, "hash": format!("{:016x}", digest.hash)},
         "digest_state": state.as_str_name(), "digest_checked_unix_ms": r.digest_checked_unix_ms,
+        "matches_updated_unix_ms": s.feed.updated_ms(),
     })))
 }
 
@@ -391,7 +392,10 @@ pub(super) async fn matches(
     Query(q): Query<MatchesQuery>,
 ) -> ApiResult<Json<Value>> {
     let per_record = q.per_record.unwrap_or(5).clamp(1, 100);
-    let matches = s.hub.list_mine(per_record).await?;
+    let matches = match s.feed.matches(per_record) {
+        Some(m) => m,
+        None => s.hub.list_mine(per_record).await?,
+    };
     let only = q.local_id.unwrap_or_default();
     let records = blocking(&s, move |i| i.join_matches(matches, &only)).await?;
     let out: Vec<Value> = records

@@ -16,6 +16,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
+use crate::feed::MatchFeed;
 use crate::grpc::hub_client::HubClient;
 use crate::intake::Intake;
 use crate::sync::SyncStatus;
@@ -29,6 +30,7 @@ pub struct AppState {
     intake: Intake,
     hub: HubClient,
     sync: Arc<SyncStatus>,
+    feed: Arc<MatchFeed>,
     token: Option<Arc<str>>,
 }
 
@@ -37,9 +39,10 @@ pub fn router(
     intake: Intake,
     hub: HubClient,
     sync: Arc<SyncStatus>,
+    feed: Arc<MatchFeed>,
     token: Option<String>,
 ) -> Router {
-    let state = AppState { intake, hub, sync, token: token.map(Arc::from) };
+    let state = AppState { intake, hub, sync, feed, token: token.map(Arc::from) };
     Router::new()
         .route("/api/v1/stats", get(api::stats))
         .route("/api/v1/records", get(api::list).post(api::create))

@@ -1,0 +1,150 @@
+//! Matches across real processes: the hub pushes a city's matches to its node
+//! (`Matches.Subscribe`), the node joins them with its records and serves them; a withdrawn
+//! counterpart disappears from the list; and no city ever sees another city's records as its
+//! own. Also the national statistics: every count below 5 is "<5".
+
+#![allow(clippy::unwrap_used, reason = "test code: a panic is a failure")]
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use pilot_e2e::{Cluster, csl_achievements, eventually, node_stats, upsert_all, wait_converged};
+use pilot_pki::Identity;
+use pilot_proto::pb;
+
+const XIANNING: &str = "421200";
+const QUANZHOU: &str = "350500";
+
+/// The same CSL texts as demands.
+fn demands(n: usize) -> Vec<pb::RecordInput> {
+    csl_achievements("d", n)
+        .into_iter()
+        .map(|mut r| {
+            let Some(pb::record_input::Body::Achievement(a)) = r.body.take() else {
+                unreachable!()
+            };
+            r.body = Some(pb::record_input::Body::Demand(pb::Demand {
+                title: a.title,
+                description: format!("{} {}", a.r#abstract, a.keywords.join(" ")),
+                fields: a.fields,
+                ..Default::default()
+            }));
+            r
+        })
+        .collect()
+}
+
+async fn node_matches(cluster: &Cluster, i: usize) -> Vec<pb::RecordMatches> {
+    let mut c = cluster.intake(i).await.unwrap();
+    c.matches(pb::NodeMatchesRequest { per_record: 5, ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner()
+        .records
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn matches_reach_the_owning_node_follow_withdrawals_and_stay_in_their_city() {
+    let cluster = Cluster::start(&[XIANNING, QUANZHOU]).unwrap();
+    let addrs: Vec<String> = cluster.nodes.iter().map(|n| n.addr.clone()).collect();
+    upsert_all(&mut cluster.intake(0).await.unwrap(), demands(30)).await.unwrap();
+    upsert_all(&mut cluster.intake(1).await.unwrap(), csl_achievements("a", 30)).await.unwrap();
+    wait_converged(&cluster.pki, &cluster.hub.addr, &addrs, Duration::from_secs(60)).await.unwrap();
+
+    // Xianning's node serves its demands with Quanzhou's achievements, pushed by the hub.
+    let records = eventually(Duration::from_secs(30), || async {
+        let r = node_matches(&cluster, 0).await;
+        if r.len() >= 20 { Ok(r) } else { anyhow::bail!("{} records with matches", r.len()) }
+    })
+    .await
+    .unwrap();
+    let before = node_stats(&addrs[0]).await.unwrap().matches_updated_unix_ms;
+    assert!(before > 0, "the node holds a list pushed by the hub");
+    let mut counterparts = HashSet::new();
+    for r in &records {
+        assert!(r.external_id.starts_with("d-") && r.kind == pb::Kind::Demand as i32, "{r:?}");
+        for m in &r.matches {
+            let s = m.subject.as_ref().unwrap();
+            let c = m.counterpart.as_ref().unwrap();
+            assert_eq!((s.city.as_str(), s.pseudonym.as_str()), (XIANNING, r.pseudonym.as_str()));
+            assert_eq!(c.city, QUANZHOU, "cross-region by default");
+            counterparts.insert(c.pseudonym.clone());
+        }
+    }
+
+    // Quanzhou withdraws the achievement that answers demand d-0.
+    let target = records.iter().find(|r| r.external_id == "d-0").unwrap().matches[0]
+        .counterpart
+        .clone()
+        .unwrap()
+        .pseudonym;
+    let ledger = cluster
+        .intake(1)
+        .await
+        .unwrap()
+        .ledger(pb::LedgerRequest { limit: 1000, ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner();
+    let owner = ledger.entries.iter().find(|e| e.pseudonym == target).unwrap().local_id.clone();
+    cluster
+        .intake(1)
+        .await
+        .unwrap()
+        .withdraw(pb::GetRequest { local_id: owner, ..Default::default() })
+        .await
+        .unwrap();
+    eventually(Duration::from_secs(30), || async {
+        let still: Vec<_> = node_matches(&cluster, 0)
+            .await
+            .into_iter()
+            .flat_map(|r| r.matches)
+            .filter(|m| m.counterpart.as_ref().unwrap().pseudonym == target)
+            .collect();
+        if still.is_empty() { Ok(()) } else { anyhow::bail!("still matched {} times", still.len()) }
+    })
+    .await
+    .unwrap();
+    let after = node_stats(&addrs[0]).await.unwrap().matches_updated_unix_ms;
+    assert!(after > before, "the hub pushed a new list after the withdrawal");
+
+    // Quanzhou's node-scoped view holds only Quanzhou's records as its own, and asking the hub
+    // for Xianning's pseudonyms with Quanzhou's certificate yields nothing.
+    for r in node_matches(&cluster, 1).await {
+        assert!(r.external_id.starts_with("a-"), "{r:?}");
+        for m in &r.matches {
+            assert_eq!(m.subject.as_ref().unwrap().city, QUANZHOU);
+        }
+    }
+    let ch = cluster.hub_as(Identity::City(QUANZHOU.parse().unwrap())).await.unwrap();
+    let theirs = pb::matches_client::MatchesClient::new(ch)
+        .list_mine(pb::ListMineRequest {
+            city: QUANZHOU.into(),
+            pseudonyms: records.iter().map(|r| r.pseudonym.clone()).collect(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(theirs.matches.is_empty(), "another city's records leaked: {:?}", theirs.matches);
+
+    // National statistics never show a count below 5.
+    let ch = cluster.hub_as(Identity::National).await.unwrap();
+    let mut national = pb::national_client::NationalClient::new(ch);
+    let flows =
+        national.flow_matrix(pb::FlowMatrixRequest { scope: None }).await.unwrap().into_inner();
+    assert_eq!(flows.flows.len(), 2, "both ordered pairs are listed");
+    let xq = flows.flows.iter().find(|f| f.from_city == XIANNING).unwrap();
+    let n: u64 = xq.matches.parse().expect("29 demands with matches make a number");
+    assert!(n >= 5, "{xq:?}");
+    let qx = flows.flows.iter().find(|f| f.from_city == QUANZHOU).unwrap();
+    assert_eq!(qx.matches, "<5", "no demands in Quanzhou: zero is shown as <5");
+    let fields =
+        national.field_stats(pb::FieldStatsRequest { scope: None }).await.unwrap().into_inner();
+    for f in &fields.fields {
+        for v in [&f.demands, &f.supply, &f.matched_demands] {
+            assert!(v == "<5" || v.parse::<u64>().is_ok_and(|n| n >= 5), "{f:?}");
+        }
+    }
+    assert!(counterparts.len() > 1);
+}
