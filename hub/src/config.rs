@@ -18,6 +18,10 @@ pub struct Config {
     /// The mTLS gRPC address nodes and the national centre connect to.
     #[serde(default = "default_listen")]
     pub listen: SocketAddr,
+    /// The national centre's HTTPS/JSON API (mutual TLS with the same certificates as gRPC;
+    /// only the national role may use it). Its address is written to `<data_dir>/ready.http`.
+    #[serde(default = "default_http_listen")]
+    pub http_listen: SocketAddr,
     /// The hub's certificate, key and the federation CA.
     pub tls: pilot_pki::TlsFiles,
     /// Limits on what a peer may send.
@@ -100,6 +104,9 @@ fn default_data_dir() -> PathBuf {
 }
 fn default_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 7443))
+}
+fn default_http_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 7444))
 }
 fn default_grace() -> u64 {
     10

@@ -16,6 +16,7 @@
 pub mod config;
 mod error;
 pub mod grpc;
+pub mod http;
 pub mod ingest;
 pub mod matcher;
 pub mod registry;

@@ -100,6 +100,25 @@ impl Registry {
         }
     }
 
+    /// Succeeds only for a national-centre certificate (DER of the leaf) that is not revoked:
+    /// the same rule as [`Registry::require_national`], for the HTTPS API.
+    pub fn require_national_der(&self, der: &[u8]) -> Result<(), Status> {
+        let peer = pilot_pki::peer_from_der(der)
+            .map_err(|e| Status::unauthenticated(format!("unusable client certificate: {e}")))?;
+        if self.is_revoked(&peer.serial_hex) {
+            return Err(Status::unauthenticated(format!(
+                "the certificate of {} (serial {}) is revoked",
+                peer.identity, peer.serial_hex
+            )));
+        }
+        match peer.identity {
+            Identity::National => Ok(()),
+            other => {
+                Err(Status::permission_denied(format!("{other} may not run national queries")))
+            }
+        }
+    }
+
     /// Checks, during a long-lived stream, that the certificate that opened it is still good.
     pub fn still_valid(&self, serial: &str) -> Result<(), Status> {
         if self.is_revoked(serial) {

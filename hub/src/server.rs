@@ -37,6 +37,8 @@ pub struct Bound {
     tls: pilot_pki::TlsMaterial,
     listener: TcpListener,
     local_addr: SocketAddr,
+    http: TcpListener,
+    http_addr: SocketAddr,
 }
 
 /// Loads the PKI, opens the store, rebuilds the index and binds the listener.
@@ -68,7 +70,12 @@ pub async fn bind(cfg: Config) -> Result<Bound> {
         .map_err(|source| Error::Bind { addr: cfg.listen, source })?;
     let local_addr =
         listener.local_addr().map_err(|source| Error::Bind { addr: cfg.listen, source })?;
-    Ok(Bound { cfg, db, store, matcher, tls, listener, local_addr })
+    let http = TcpListener::bind(cfg.http_listen)
+        .await
+        .map_err(|source| Error::Bind { addr: cfg.http_listen, source })?;
+    let http_addr =
+        http.local_addr().map_err(|source| Error::Bind { addr: cfg.http_listen, source })?;
+    Ok(Bound { cfg, db, store, matcher, tls, listener, local_addr, http, http_addr })
 }
 
 impl Bound {
@@ -79,7 +86,7 @@ impl Bound {
 
     /// Serves until `shutdown` is cancelled, then shuts down in order.
     pub async fn serve(self, shutdown: CancellationToken) -> Result<()> {
-        let Bound { cfg, db, store, matcher, tls, listener, local_addr } = self;
+        let Bound { cfg, db, store, matcher, tls, listener, local_addr, http, http_addr } = self;
         let tracker = TaskTracker::new();
         let (reporter, health) = tonic_health::server::health_reporter();
         reporter.set_serving::<pb::sync_server::SyncServer<SyncApi>>().await;
@@ -109,10 +116,28 @@ impl Bound {
         ))
         .max_decoding_message_size(max)
         .max_encoding_message_size(64 << 20);
-        let national =
-            pb::national_server::NationalServer::new(NationalApi::new(matcher, store, registry))
-                .max_decoding_message_size(max)
-                .max_encoding_message_size(64 << 20);
+        let national_api = NationalApi::new(matcher, store, registry.clone());
+        let national = pb::national_server::NationalServer::new(national_api.clone())
+            .max_decoding_message_size(max)
+            .max_encoding_message_size(64 << 20);
+
+        // The national centre's HTTPS/JSON API: same certificates, same rules.
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(crate::http::tls_config(&tls)?));
+        let https = crate::http::TlsListener::new(http, acceptor, shutdown.child_token());
+        let app = crate::http::router(national_api, registry)
+            .into_make_service_with_connect_info::<crate::http::Peer>();
+        let http_shutdown = shutdown.clone();
+        tracker.spawn(async move {
+            let served = axum::serve(https, app)
+                .with_graceful_shutdown(http_shutdown.cancelled_owned())
+                .await;
+            if let Err(e) = served {
+                tracing::warn!(error = %e, "national https api stopped");
+            }
+        });
+        let ready_http = cfg.data_dir.join("ready.http");
+        std::fs::write(&ready_http, http_addr.to_string())
+            .map_err(|source| Error::Io { path: ready_http.clone(), source })?;
 
         let tls_config = ServerTlsConfig::new()
             .identity(tonic::transport::Identity::from_pem(&tls.cert_pem, &tls.key_pem))
@@ -150,6 +175,7 @@ impl Bound {
         pilot_config::drain(&shutdown, &tracker, Duration::from_secs(cfg.shutdown_grace_secs))
             .await;
         let _ = std::fs::remove_file(&ready);
+        let _ = std::fs::remove_file(&ready_http);
         tokio::task::spawn_blocking(move || db.flush()).await.map_err(|e| Error::Io {
             path: cfg.data_dir.clone(),
             source: std::io::Error::other(e),

@@ -147,4 +147,60 @@ async fn matches_reach_the_owning_node_follow_withdrawals_and_stay_in_their_city
         }
     }
     assert!(counterparts.len() > 1);
+
+    // The same statistics as JSON over HTTPS, for the national centre only.
+    let http_addr = std::fs::read_to_string(cluster.hub.data_dir.join("ready.http")).unwrap();
+    let (code, body) =
+        https_get(&cluster, http_addr.trim(), Identity::National, "/api/v1/national/flows").await;
+    assert_eq!(code, 200, "{body}");
+    let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(json["flows"].as_array().unwrap().len(), 2, "{json}");
+    assert_eq!(json["threshold"], 5);
+    let path = format!("/api/v1/national/matches?city={XIANNING}&per_subject=2&page_size=3");
+    let (code, body) = https_get(&cluster, http_addr.trim(), Identity::National, &path).await;
+    assert_eq!(code, 200, "{body}");
+    let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let ms = json["matches"].as_array().unwrap();
+    assert!(!ms.is_empty() && ms.iter().all(|m| m["subject"]["city"] == XIANNING), "{json}");
+    let city = Identity::City(XIANNING.parse().unwrap());
+    let (code, body) = https_get(&cluster, http_addr.trim(), city, "/api/v1/national/flows").await;
+    assert_eq!(code, 403, "a city may not run national queries: {body}");
+}
+
+/// One HTTPS GET with the certificate of `id`; returns the status code and the body.
+async fn https_get(cluster: &Cluster, addr: &str, id: Identity, path: &str) -> (u16, String) {
+    use rustls_pki_types::pem::PemObject as _;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let files = cluster.pki.tls(id);
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_file_iter(&files.ca).unwrap() {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let certs: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_file_iter(&files.cert).unwrap().map(Result::unwrap).collect();
+    let key = PrivateKeyDer::from_pem_file(&files.key).unwrap();
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let cfg = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_client_auth_cert(certs, key)
+        .unwrap();
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(cfg));
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut tls = connector.connect(ServerName::try_from("localhost").unwrap(), tcp).await.unwrap();
+    let req = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    tls.write_all(req.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    let _ = tls.read_to_end(&mut raw).await;
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let code = head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    // Bodies may be chunked: keep the JSON part.
+    let body = match (body.find('{'), body.rfind('}')) {
+        (Some(a), Some(b)) => body[a..=b].to_owned(),
+        _ => body.to_owned(),
+    };
+    (code, body)
 }

@@ -193,16 +193,19 @@ pub(crate) async fn run(args: DevnetArgs) -> anyhow::Result<()> {
     std::fs::write(
         &hub_cfg,
         format!(
-            "data_dir = {:?}\nlisten = \"127.0.0.1:{}\"\n{}",
+            "data_dir = {:?}\nlisten = \"127.0.0.1:{}\"\nhttp_listen = \"127.0.0.1:{}\"\n{}",
             hub_dir.display().to_string(),
             args.hub_port,
+            // The national HTTPS API next to the gRPC port (or any free port with --hub-port 0).
+            if args.hub_port == 0 { 0 } else { args.hub_port + 1 },
             toml_tls(&TlsFiles::for_identity(&pki, Identity::Hub))
         ),
     )?;
     let _ = std::fs::remove_file(hub_dir.join("ready"));
     let mut hub = spawn("hub", &hub_bin, &hub_cfg, &data.join("logs/hub.log"))?;
     let hub_addr = wait_ready(&mut hub, &hub_dir.join("ready"), Duration::from_secs(60)).await?;
-    println!("hub    {hub_addr}");
+    let hub_http = std::fs::read_to_string(hub_dir.join("ready.http")).unwrap_or_default();
+    println!("hub    {hub_addr}  (national https://{})", hub_http.trim());
 
     let mut nodes: Vec<(CityCode, Proc)> = Vec::new();
     for (i, city) in cities.iter().enumerate() {

@@ -178,7 +178,42 @@ impl pb::national_server::National for NationalApi {
         req: Request<pb::ListMatchesRequest>,
     ) -> Result<Response<pb::MatchList>, Status> {
         self.registry.require_national(&req)?;
-        let r = req.into_inner();
+        self.list_matches_for(req.into_inner()).await
+    }
+
+    async fn flow_matrix(
+        &self,
+        req: Request<pb::FlowMatrixRequest>,
+    ) -> Result<Response<pb::FlowMatrixReply>, Status> {
+        self.registry.require_national(&req)?;
+        self.flow_matrix_for(req.into_inner()).await
+    }
+
+    async fn field_stats(
+        &self,
+        req: Request<pb::FieldStatsRequest>,
+    ) -> Result<Response<pb::FieldStatsReply>, Status> {
+        self.registry.require_national(&req)?;
+        self.field_stats_for(req.into_inner()).await
+    }
+
+    async fn status(
+        &self,
+        req: Request<pb::StatusRequest>,
+    ) -> Result<Response<pb::StatusReply>, Status> {
+        self.registry.require_national(&req)?;
+        self.status_for().await
+    }
+}
+
+/// The national queries themselves, for callers already authorized as the national centre
+/// (the gRPC service above and the HTTPS JSON API).
+impl NationalApi {
+    /// Cross-region matches, filtered and paged.
+    pub async fn list_matches_for(
+        &self,
+        r: pb::ListMatchesRequest,
+    ) -> Result<Response<pb::MatchList>, Status> {
         let filter = NationalFilter {
             city: parse_city("city", &r.city)?,
             counterpart_city: parse_city("counterpart_city", &r.counterpart_city)?,
@@ -221,12 +256,12 @@ impl pb::national_server::National for NationalApi {
         }))
     }
 
-    async fn flow_matrix(
+    /// The city-to-city flow matrix, small counts suppressed.
+    pub async fn flow_matrix_for(
         &self,
-        req: Request<pb::FlowMatrixRequest>,
+        req: pb::FlowMatrixRequest,
     ) -> Result<Response<pb::FlowMatrixReply>, Status> {
-        self.registry.require_national(&req)?;
-        let scope = scope(req.into_inner().scope.unwrap_or_default())?;
+        let scope = scope(req.scope.unwrap_or_default())?;
         let (matcher, store) = (self.matcher.clone(), self.store.clone());
         let reply =
             tokio::task::spawn_blocking(move || -> Result<pb::FlowMatrixReply, crate::Error> {
@@ -251,12 +286,12 @@ impl pb::national_server::National for NationalApi {
         Ok(Response::new(reply))
     }
 
-    async fn field_stats(
+    /// Per-discipline statistics, small counts suppressed.
+    pub async fn field_stats_for(
         &self,
-        req: Request<pb::FieldStatsRequest>,
+        req: pb::FieldStatsRequest,
     ) -> Result<Response<pb::FieldStatsReply>, Status> {
-        self.registry.require_national(&req)?;
-        let scope = scope(req.into_inner().scope.unwrap_or_default())?;
+        let scope = scope(req.scope.unwrap_or_default())?;
         let matcher = self.matcher.clone();
         let fields = tokio::task::spawn_blocking(move || {
             matcher.with_index(|index| stats::field_stats(index, &scope))
@@ -278,11 +313,8 @@ impl pb::national_server::National for NationalApi {
         }))
     }
 
-    async fn status(
-        &self,
-        req: Request<pb::StatusRequest>,
-    ) -> Result<Response<pb::StatusReply>, Status> {
-        self.registry.require_national(&req)?;
+    /// The federation status.
+    pub async fn status_for(&self) -> Result<Response<pb::StatusReply>, Status> {
         let (matcher, store, registry) =
             (self.matcher.clone(), self.store.clone(), self.registry.clone());
         let reply =
