@@ -22,6 +22,10 @@ pub struct Config {
     /// only the national role may use it). Its address is written to `<data_dir>/ready.http`.
     #[serde(default = "default_http_listen")]
     pub http_listen: SocketAddr,
+    /// Prometheus metrics (`GET /metrics`, plain HTTP: counts, city codes and reasons only).
+    /// Its address is written to `<data_dir>/ready.metrics`.
+    #[serde(default = "default_metrics_listen")]
+    pub metrics_listen: SocketAddr,
     /// The hub's certificate, key and the federation CA.
     pub tls: pilot_pki::TlsFiles,
     /// Limits on what a peer may send.
@@ -104,6 +108,9 @@ fn default_data_dir() -> PathBuf {
 }
 fn default_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 7443))
+}
+fn default_metrics_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 9444))
 }
 fn default_http_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 7444))

@@ -13,6 +13,7 @@ use tracing::info;
 
 use crate::config::Limits;
 use crate::matcher::Matcher;
+use crate::metrics::HubMetrics;
 use crate::{Error, Result};
 
 /// The hub's write path.
@@ -21,6 +22,7 @@ pub struct Ingest {
     store: HubStore,
     matcher: Arc<Matcher>,
     limits: Limits,
+    metrics: Arc<HubMetrics>,
 }
 
 /// Milliseconds since the Unix epoch.
@@ -30,9 +32,19 @@ pub fn now_ms() -> u64 {
 }
 
 impl Ingest {
-    /// The write path over a store and an index.
-    pub fn new(store: HubStore, matcher: Arc<Matcher>, limits: Limits) -> Self {
-        Ingest { store, matcher, limits }
+    /// The write path over a store and an index, counting into `metrics`.
+    pub fn new(
+        store: HubStore,
+        matcher: Arc<Matcher>,
+        limits: Limits,
+        metrics: Arc<HubMetrics>,
+    ) -> Self {
+        Ingest { store, matcher, limits, metrics }
+    }
+
+    /// The hub's metrics.
+    pub fn metrics(&self) -> &HubMetrics {
+        &self.metrics
     }
 
     /// The hub's watermark for `city`; also records the contact and the node's last sequence.
@@ -124,6 +136,7 @@ impl Ingest {
         }
         let outcome = self.store.reconcile(city, &listings)?;
         if !outcome.dropped.is_empty() {
+            self.metrics.dropped.add(&city.to_string(), outcome.dropped.len() as u64);
             self.store.db().flush()?;
             self.matcher.apply(&outcome.dropped);
         }
@@ -210,6 +223,9 @@ impl Ingest {
         )?;
         self.store.db().flush()?;
         self.matcher.apply(&outcome.applied);
+        let label = city.to_string();
+        self.metrics.applied.add(&label, outcome.applied.len() as u64);
+        self.metrics.ignored.add(&label, u64::from(outcome.ignored));
         Ok(pb::PushAck {
             acked_seq: outcome.acked_seq,
             applied: u32::try_from(outcome.applied.len()).unwrap_or(u32::MAX),

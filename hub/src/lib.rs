@@ -19,6 +19,7 @@ pub mod grpc;
 pub mod http;
 pub mod ingest;
 pub mod matcher;
+pub mod metrics;
 pub mod registry;
 mod revocation;
 pub mod server;

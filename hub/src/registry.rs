@@ -9,6 +9,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
 
+use pilot_config::metrics::LabeledCounter;
 use pilot_model::CityCode;
 use pilot_pki::Identity;
 use tonic::{Request, Status};
@@ -18,12 +19,24 @@ use tonic::{Request, Status};
 pub struct Registry {
     revoked: Arc<RwLock<Arc<HashSet<String>>>>,
     last_serial: Arc<Mutex<BTreeMap<CityCode, String>>>,
+    rejected: Arc<LabeledCounter>,
 }
 
 impl Registry {
     /// Replaces the revoked serials (lowercase hex, as in [`pilot_pki::PeerCert::serial_hex`]).
     pub fn set_revoked(&self, serials: HashSet<String>) {
         *self.revoked.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(serials);
+    }
+
+    /// Calls refused, by reason, for metrics.
+    pub fn rejections(&self) -> &LabeledCounter {
+        &self.rejected
+    }
+
+    /// Counts a refusal and passes it on.
+    fn refuse(&self, reason: &str, status: Status) -> Status {
+        self.rejected.add(reason, 1);
+        status
     }
 
     /// How many serials are revoked.
@@ -49,14 +62,20 @@ impl Registry {
 
     /// [`Registry::peer`] with the certificate's serial.
     fn peer_cert<T>(&self, req: &Request<T>) -> Result<pilot_pki::PeerCert, Status> {
-        let certs = req
-            .peer_certs()
-            .ok_or_else(|| Status::unauthenticated("a client certificate is required"))?;
-        let leaf = certs
-            .first()
-            .ok_or_else(|| Status::unauthenticated("a client certificate is required"))?;
-        let peer = pilot_pki::peer_from_der(leaf.as_ref())
-            .map_err(|e| Status::unauthenticated(format!("unusable client certificate: {e}")))?;
+        let missing = || {
+            self.refuse(
+                "no_certificate",
+                Status::unauthenticated("a client certificate is required"),
+            )
+        };
+        let certs = req.peer_certs().ok_or_else(missing)?;
+        let leaf = certs.first().ok_or_else(missing)?;
+        let peer = pilot_pki::peer_from_der(leaf.as_ref()).map_err(|e| {
+            self.refuse(
+                "bad_certificate",
+                Status::unauthenticated(format!("unusable client certificate: {e}")),
+            )
+        })?;
         if let Identity::City(city) = peer.identity {
             self.last_serial
                 .lock()
@@ -64,10 +83,13 @@ impl Registry {
                 .insert(city, peer.serial_hex.clone());
         }
         if self.is_revoked(&peer.serial_hex) {
-            return Err(Status::unauthenticated(format!(
-                "the certificate of {} (serial {}) is revoked",
-                peer.identity, peer.serial_hex
-            )));
+            return Err(self.refuse(
+                "revoked",
+                Status::unauthenticated(format!(
+                    "the certificate of {} (serial {}) is revoked",
+                    peer.identity, peer.serial_hex
+                )),
+            ));
         }
         Ok(peer)
     }
@@ -76,7 +98,10 @@ impl Registry {
     pub fn require_city<T>(&self, req: &Request<T>) -> Result<CityCode, Status> {
         match self.peer(req)? {
             Identity::City(c) => Ok(c),
-            other => Err(Status::permission_denied(format!("{other} is not a city node"))),
+            other => Err(self.refuse(
+                "wrong_role",
+                Status::permission_denied(format!("{other} is not a city node")),
+            )),
         }
     }
 
@@ -84,9 +109,10 @@ impl Registry {
     pub fn require_national<T>(&self, req: &Request<T>) -> Result<(), Status> {
         match self.peer(req)? {
             Identity::National => Ok(()),
-            other => {
-                Err(Status::permission_denied(format!("{other} may not run national queries")))
-            }
+            other => Err(self.refuse(
+                "wrong_role",
+                Status::permission_denied(format!("{other} may not run national queries")),
+            )),
         }
     }
 
@@ -113,9 +139,10 @@ impl Registry {
         }
         match peer.identity {
             Identity::National => Ok(()),
-            other => {
-                Err(Status::permission_denied(format!("{other} may not run national queries")))
-            }
+            other => Err(self.refuse(
+                "wrong_role",
+                Status::permission_denied(format!("{other} may not run national queries")),
+            )),
         }
     }
 

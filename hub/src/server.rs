@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::response::IntoResponse as _;
 use pilot_pki::Identity;
 use pilot_proto::pb;
 use pilot_store::{Db, HubStore};
@@ -23,6 +24,7 @@ use crate::grpc::match_api::{MatchApi, NationalApi};
 use crate::grpc::sync_api::SyncApi;
 use crate::ingest::Ingest;
 use crate::matcher::Matcher;
+use crate::metrics::HubMetrics;
 use crate::registry::Registry;
 use crate::revocation;
 use crate::{Error, Result};
@@ -39,6 +41,8 @@ pub struct Bound {
     local_addr: SocketAddr,
     http: TcpListener,
     http_addr: SocketAddr,
+    metrics_listener: TcpListener,
+    metrics_addr: SocketAddr,
 }
 
 /// Loads the PKI, opens the store, rebuilds the index and binds the listener.
@@ -75,7 +79,25 @@ pub async fn bind(cfg: Config) -> Result<Bound> {
         .map_err(|source| Error::Bind { addr: cfg.http_listen, source })?;
     let http_addr =
         http.local_addr().map_err(|source| Error::Bind { addr: cfg.http_listen, source })?;
-    Ok(Bound { cfg, db, store, matcher, tls, listener, local_addr, http, http_addr })
+    let metrics_listener = TcpListener::bind(cfg.metrics_listen)
+        .await
+        .map_err(|source| Error::Bind { addr: cfg.metrics_listen, source })?;
+    let metrics_addr = metrics_listener
+        .local_addr()
+        .map_err(|source| Error::Bind { addr: cfg.metrics_listen, source })?;
+    Ok(Bound {
+        cfg,
+        db,
+        store,
+        matcher,
+        tls,
+        listener,
+        local_addr,
+        http,
+        http_addr,
+        metrics_listener,
+        metrics_addr,
+    })
 }
 
 impl Bound {
@@ -86,7 +108,19 @@ impl Bound {
 
     /// Serves until `shutdown` is cancelled, then shuts down in order.
     pub async fn serve(self, shutdown: CancellationToken) -> Result<()> {
-        let Bound { cfg, db, store, matcher, tls, listener, local_addr, http, http_addr } = self;
+        let Bound {
+            cfg,
+            db,
+            store,
+            matcher,
+            tls,
+            listener,
+            local_addr,
+            http,
+            http_addr,
+            metrics_listener,
+            metrics_addr,
+        } = self;
         let tracker = TaskTracker::new();
         let (reporter, health) = tonic_health::server::health_reporter();
         reporter.set_serving::<pb::sync_server::SyncServer<SyncApi>>().await;
@@ -101,7 +135,9 @@ impl Bound {
             &tracker,
             shutdown.child_token(),
         )?;
-        let ingest = Ingest::new(store.clone(), matcher.clone(), cfg.limits.clone());
+        let metrics = Arc::new(HubMetrics::default());
+        let ingest =
+            Ingest::new(store.clone(), matcher.clone(), cfg.limits.clone(), metrics.clone());
         let sync = pb::sync_server::SyncServer::new(SyncApi::new(
             ingest,
             registry.clone(),
@@ -113,10 +149,51 @@ impl Bound {
             matcher.clone(),
             registry.clone(),
             shutdown.child_token(),
+            metrics.clone(),
         ))
         .max_decoding_message_size(max)
         .max_encoding_message_size(64 << 20);
-        let national_api = NationalApi::new(matcher, store, registry.clone());
+        // Prometheus metrics, plain HTTP (counts and ids only).
+        {
+            let (m, st, mt, rg) =
+                (metrics.clone(), store.clone(), matcher.clone(), registry.clone());
+            let app = axum::Router::new().route(
+                "/metrics",
+                axum::routing::get(move || {
+                    let (m, st, mt, rg) = (m.clone(), st.clone(), mt.clone(), rg.clone());
+                    async move {
+                        let text = tokio::task::spawn_blocking(move || {
+                            crate::metrics::render(&m, &st, &mt, &rg, crate::ingest::now_ms())
+                        })
+                        .await;
+                        match text {
+                            Ok(Ok(t)) => (
+                                [(
+                                    axum::http::header::CONTENT_TYPE,
+                                    pilot_config::metrics::CONTENT_TYPE,
+                                )],
+                                t,
+                            )
+                                .into_response(),
+                            _ => axum::http::StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+                        }
+                    }
+                }),
+            );
+            let metrics_shutdown = shutdown.clone();
+            tracker.spawn(async move {
+                let served = axum::serve(metrics_listener, app)
+                    .with_graceful_shutdown(metrics_shutdown.cancelled_owned())
+                    .await;
+                if let Err(e) = served {
+                    tracing::warn!(error = %e, "metrics endpoint stopped");
+                }
+            });
+            let ready_metrics = cfg.data_dir.join("ready.metrics");
+            std::fs::write(&ready_metrics, metrics_addr.to_string())
+                .map_err(|source| Error::Io { path: ready_metrics.clone(), source })?;
+        }
+        let national_api = NationalApi::new(matcher, store, registry.clone(), metrics);
         let national = pb::national_server::NationalServer::new(national_api.clone())
             .max_decoding_message_size(max)
             .max_encoding_message_size(64 << 20);

@@ -11,11 +11,12 @@
 //!   only thing that moves the outbox forward.
 
 pub mod config;
-pub mod feed;
 mod error;
+pub mod feed;
 pub mod grpc;
 pub mod http;
 pub mod intake;
+pub mod metrics;
 pub mod server;
 pub mod sync;
 

@@ -27,6 +27,7 @@ use crate::grpc::TokenCheck;
 use crate::grpc::hub_client::HubClient;
 use crate::grpc::intake_api::IntakeApi;
 use crate::intake::Intake;
+use crate::metrics::NodeMetrics;
 use crate::sync::{SyncStatus, SyncTask};
 use crate::{Error, Result};
 
@@ -84,7 +85,8 @@ pub async fn bind(cfg: Config) -> Result<Bound> {
     let wake = Arc::new(Notify::new());
     let hub = HubClient::new(&cfg, &tls)?;
     let shared = SharedIndex::open(&db)?;
-    let status = Arc::new(SyncStatus::new(shared.clone()));
+    let metrics = Arc::new(NodeMetrics::default());
+    let status = Arc::new(SyncStatus::new(shared.clone(), metrics.clone()));
     let intake = Intake::new(store.clone(), anon.clone(), wake.clone());
     let http = TcpListener::bind(cfg.http_listen)
         .await
@@ -129,6 +131,7 @@ impl Bound {
         let (reporter, health) = tonic_health::server::health_reporter();
         reporter.set_serving::<pb::intake_server::IntakeServer<IntakeApi>>().await;
 
+        let metrics = sync.status.metrics_handle();
         tracker.spawn(feed.run(sync.hub.clone(), shutdown.child_token()));
         tracker.spawn(sync.run(shutdown.child_token()));
         let http_shutdown = shutdown.clone();
@@ -155,7 +158,7 @@ impl Bound {
             pb::intake_server::IntakeServer::new(api)
                 .max_decoding_message_size(64 << 20)
                 .max_encoding_message_size(64 << 20),
-            TokenCheck::new(token),
+            TokenCheck::new(token, metrics),
         );
         let signal = {
             let shutdown = shutdown.clone();

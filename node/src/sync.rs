@@ -29,6 +29,7 @@ use tracing::{debug, info, warn};
 
 use crate::config::SyncConfig;
 use crate::grpc::hub_client::HubClient;
+use crate::metrics::NodeMetrics;
 use crate::{Error, Result};
 
 /// Exponential reconnect backoff with full jitter, capped.
@@ -278,6 +279,7 @@ pub fn expire_lapsed(store: &NodeStore, shared: &SharedIndex, today: Date) -> Re
 #[derive(Debug)]
 pub struct SyncStatus {
     shared: SharedIndex,
+    metrics: Arc<NodeMetrics>,
     connected: AtomicBool,
     digest_state: AtomicU8,
     digest_checked_ms: AtomicU64,
@@ -285,13 +287,24 @@ pub struct SyncStatus {
 
 impl SyncStatus {
     /// The state of a sync task over `shared`.
-    pub fn new(shared: SharedIndex) -> Self {
+    pub fn new(shared: SharedIndex, metrics: Arc<NodeMetrics>) -> Self {
         SyncStatus {
             shared,
+            metrics,
             connected: AtomicBool::new(false),
             digest_state: AtomicU8::new(0),
             digest_checked_ms: AtomicU64::new(0),
         }
+    }
+
+    /// The node's metrics.
+    pub fn metrics(&self) -> &NodeMetrics {
+        &self.metrics
+    }
+
+    /// A shared handle to the node's metrics.
+    pub fn metrics_handle(&self) -> Arc<NodeMetrics> {
+        self.metrics.clone()
     }
 
     /// Adds the sync figures (connection, shared digest, anti-entropy state) to `stats`.
@@ -438,6 +451,7 @@ impl SyncTask {
         let mut next_check = Instant::now();
         let interval = Duration::from_secs(self.cfg.anti_entropy_secs);
         let mut repairs_in_a_row = 0u32;
+        let mut sent_at = std::collections::VecDeque::new();
 
         let (tx, rx) = mpsc::channel::<pb::PushBatch>(self.cfg.max_in_flight);
         let mut acks = self.hub.push(tokio_stream::wrappers::ReceiverStream::new(rx)).await?;
@@ -456,6 +470,14 @@ impl SyncTask {
                     break;
                 };
                 sent = Seq(batch.through_seq);
+                let m = self.status.metrics();
+                for e in &batch.entries {
+                    match e.change {
+                        Some(pb::outbox_entry::Change::Upsert(_)) => m.summaries_sent.add(1),
+                        _ => m.tombstones_sent.add(1),
+                    }
+                }
+                sent_at.push_back(Instant::now());
                 if tx.send(batch).await.is_err() {
                     return Err(Error::HubUnavailable("push stream closed".into()));
                 }
@@ -479,6 +501,7 @@ impl SyncTask {
                         // Check again as soon as the resent records are acknowledged (but not
                         // in a tight loop if something keeps them apart).
                         AntiEntropy::Repaired => {
+                            self.status.metrics().repairs.add(1);
                             repairs_in_a_row += 1;
                             if repairs_in_a_row < 3 {
                                 next_check = Instant::now();
@@ -526,6 +549,9 @@ impl SyncTask {
                 Ok(Ok(Some(ack))) => ack,
             };
             in_flight -= 1;
+            if let Some(t) = sent_at.pop_front() {
+                self.status.metrics().ack_latency.observe("push", t.elapsed());
+            }
             let new_acked = Seq(ack.acked_seq);
             if new_acked > acked {
                 acked = new_acked;

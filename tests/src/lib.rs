@@ -205,7 +205,7 @@ pub fn start_hub_on(
     std::fs::write(
         &cfg,
         format!(
-            "data_dir = {:?}\nlisten = {listen:?}\nhttp_listen = \"127.0.0.1:0\"\nshutdown_grace_secs = 5\n{}",
+            "data_dir = {:?}\nlisten = {listen:?}\nhttp_listen = \"127.0.0.1:0\"\nmetrics_listen = \"127.0.0.1:0\"\nshutdown_grace_secs = 5\n{}",
             dir.display().to_string(),
             tls_toml(&pki.tls(Identity::Hub))
         ) + extra,

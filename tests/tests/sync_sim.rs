@@ -127,7 +127,8 @@ impl Hub {
         let store = HubStore::open(&db).unwrap();
         store.recompute_digests().unwrap();
         let matcher = Arc::new(Matcher::rebuild(store.live_summaries().unwrap()));
-        let ingest = Ingest::new(store.clone(), matcher.clone(), Limits::default());
+        let ingest =
+            Ingest::new(store.clone(), matcher.clone(), Limits::default(), Default::default());
         Hub { dir: dir.to_owned(), store, matcher, ingest }
     }
 

@@ -11,6 +11,8 @@
 //! Invariant: this crate reads no environment itself; callers pass `std::env::vars()` in
 //! binaries and an explicit list in tests, so tests never mutate the process environment.
 
+pub mod metrics;
+
 use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;

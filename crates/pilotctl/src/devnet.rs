@@ -193,11 +193,13 @@ pub(crate) async fn run(args: DevnetArgs) -> anyhow::Result<()> {
     std::fs::write(
         &hub_cfg,
         format!(
-            "data_dir = {:?}\nlisten = \"127.0.0.1:{}\"\nhttp_listen = \"127.0.0.1:{}\"\n{}",
+            "data_dir = {:?}\nlisten = \"127.0.0.1:{}\"\nhttp_listen = \"127.0.0.1:{}\"\nmetrics_listen = \"127.0.0.1:{}\"\n{}",
             hub_dir.display().to_string(),
             args.hub_port,
             // The national HTTPS API next to the gRPC port (or any free port with --hub-port 0).
             if args.hub_port == 0 { 0 } else { args.hub_port + 1 },
+            // Prometheus metrics two ports up.
+            if args.hub_port == 0 { 0 } else { args.hub_port + 2 },
             toml_tls(&TlsFiles::for_identity(&pki, Identity::Hub))
         ),
     )?;

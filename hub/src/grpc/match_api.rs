@@ -18,6 +18,7 @@ use tonic::{Request, Response, Status};
 use tracing::debug;
 
 use crate::matcher::{Matcher, NationalFilter};
+use crate::metrics::HubMetrics;
 use crate::registry::{self, Registry};
 use crate::stats;
 
@@ -27,13 +28,19 @@ pub struct MatchApi {
     matcher: Arc<Matcher>,
     registry: Registry,
     shutdown: CancellationToken,
+    metrics: Arc<HubMetrics>,
 }
 
 impl MatchApi {
     /// Queries over `matcher`, for callers checked against `registry`; subscriptions end when
     /// `shutdown` fires.
-    pub fn new(matcher: Arc<Matcher>, registry: Registry, shutdown: CancellationToken) -> Self {
-        MatchApi { matcher, registry, shutdown }
+    pub fn new(
+        matcher: Arc<Matcher>,
+        registry: Registry,
+        shutdown: CancellationToken,
+        metrics: Arc<HubMetrics>,
+    ) -> Self {
+        MatchApi { matcher, registry, shutdown, metrics }
     }
 }
 
@@ -60,8 +67,12 @@ impl pb::matches_server::Matches for MatchApi {
             n => n.min(100) as usize,
         };
         let (tx, rx) = mpsc::channel(2);
-        let (matcher, registry, shutdown) =
-            (self.matcher.clone(), self.registry.clone(), self.shutdown.clone());
+        let (matcher, registry, shutdown, metrics) = (
+            self.matcher.clone(),
+            self.registry.clone(),
+            self.shutdown.clone(),
+            self.metrics.clone(),
+        );
         let mut changes = matcher.changes();
         tokio::spawn(async move {
             let mut last: Option<Vec<pb::Match>> = None;
@@ -71,12 +82,14 @@ impl pb::matches_server::Matches for MatchApi {
                     return;
                 }
                 changes.mark_unchanged();
-                let m = matcher.clone();
+                let (m, metrics) = (matcher.clone(), metrics.clone());
                 let Ok(list) = tokio::task::spawn_blocking(move || {
-                    m.mine(city, &[], per_record, req.include_same_city)
-                        .iter()
-                        .map(pb::Match::from)
-                        .collect::<Vec<_>>()
+                    timed(&metrics, "subscribe", || {
+                        m.mine(city, &[], per_record, req.include_same_city)
+                    })
+                    .iter()
+                    .map(pb::Match::from)
+                    .collect::<Vec<_>>()
                 })
                 .await
                 else {
@@ -124,8 +137,11 @@ impl pb::matches_server::Matches for MatchApi {
             n => n.min(100) as usize,
         };
         let matcher = self.matcher.clone();
+        let metrics = self.metrics.clone();
         let matches = tokio::task::spawn_blocking(move || {
-            matcher.mine(city, &only, per_record, req.include_same_city)
+            timed(&metrics, "list_mine", || {
+                matcher.mine(city, &only, per_record, req.include_same_city)
+            })
         })
         .await
         .map_err(|_| Status::internal("internal error"))?;
@@ -142,13 +158,19 @@ pub struct NationalApi {
     matcher: Arc<Matcher>,
     store: HubStore,
     registry: Registry,
+    metrics: Arc<HubMetrics>,
 }
 
 impl NationalApi {
     /// Queries over `matcher` and the store's city states, for callers checked against
     /// `registry`.
-    pub fn new(matcher: Arc<Matcher>, store: HubStore, registry: Registry) -> Self {
-        NationalApi { matcher, store, registry }
+    pub fn new(
+        matcher: Arc<Matcher>,
+        store: HubStore,
+        registry: Registry,
+        metrics: Arc<HubMetrics>,
+    ) -> Self {
+        NationalApi { matcher, store, registry, metrics }
     }
 }
 
@@ -247,9 +269,12 @@ impl NationalApi {
             include_same_city: r.include_same_city,
         };
         let matcher = self.matcher.clone();
-        let (matches, next) = tokio::task::spawn_blocking(move || matcher.national(&filter))
-            .await
-            .map_err(|_| Status::internal("internal error"))?;
+        let metrics = self.metrics.clone();
+        let (matches, next) = tokio::task::spawn_blocking(move || {
+            timed(&metrics, "national", || matcher.national(&filter))
+        })
+        .await
+        .map_err(|_| Status::internal("internal error"))?;
         Ok(Response::new(pb::MatchList {
             matches: matches.iter().map(pb::Match::from).collect(),
             next_page_token: next.map(|k| k.to_string()).unwrap_or_default(),
@@ -262,12 +287,14 @@ impl NationalApi {
         req: pb::FlowMatrixRequest,
     ) -> Result<Response<pb::FlowMatrixReply>, Status> {
         let scope = scope(req.scope.unwrap_or_default())?;
-        let (matcher, store) = (self.matcher.clone(), self.store.clone());
+        let (matcher, store, metrics) =
+            (self.matcher.clone(), self.store.clone(), self.metrics.clone());
         let reply =
             tokio::task::spawn_blocking(move || -> Result<pb::FlowMatrixReply, crate::Error> {
                 let cities: Vec<CityCode> = store.cities()?.into_iter().map(|(c, _)| c).collect();
-                let (flows, total) =
-                    matcher.with_index(|index| stats::flow_matrix(index, &cities, &scope));
+                let (flows, total) = timed(&metrics, "flows", || {
+                    matcher.with_index(|index| stats::flow_matrix(index, &cities, &scope))
+                });
                 Ok(pb::FlowMatrixReply {
                     flows: flows
                         .into_iter()
@@ -292,9 +319,11 @@ impl NationalApi {
         req: pb::FieldStatsRequest,
     ) -> Result<Response<pb::FieldStatsReply>, Status> {
         let scope = scope(req.scope.unwrap_or_default())?;
-        let matcher = self.matcher.clone();
+        let (matcher, metrics) = (self.matcher.clone(), self.metrics.clone());
         let fields = tokio::task::spawn_blocking(move || {
-            matcher.with_index(|index| stats::field_stats(index, &scope))
+            timed(&metrics, "fields", || {
+                matcher.with_index(|index| stats::field_stats(index, &scope))
+            })
         })
         .await
         .map_err(|_| Status::internal("internal error"))?;
@@ -378,4 +407,12 @@ fn scope(s: pb::StatsScope) -> Result<stats::Scope, Status> {
         per_subject: if s.per_subject == 0 { 5 } else { s.per_subject.min(100) as usize },
         min_score: s.min_score,
     })
+}
+
+/// Runs a match computation and records how long it took under `query`.
+fn timed<T>(metrics: &HubMetrics, query: &str, f: impl FnOnce() -> T) -> T {
+    let started = std::time::Instant::now();
+    let out = f();
+    metrics.match_latency.observe(query, started.elapsed());
+    out
 }

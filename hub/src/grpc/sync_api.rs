@@ -130,6 +130,7 @@ impl pb::sync_server::Sync for SyncApi {
                             _ => "",
                         };
                         warn!(city = %city, kind = %error_kind(&e), field, "batch refused");
+                        ingest.metrics().batches_rejected.add(error_kind(&e), 1);
                         Err(Status::from(e))
                     }
                     Err(e) => Err(join_error(e)),

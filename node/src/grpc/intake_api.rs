@@ -56,6 +56,7 @@ impl pb::intake_server::Intake for IntakeApi {
     ) -> Result<Response<pb::UpsertReply>, Status> {
         let req = req.into_inner();
         let r = self.blocking(move |i| i.upsert(req.records, req.first_row, &req.rows)).await?;
+        self.sync.metrics().rows_rejected.add(u64::from(r.rejected));
         Ok(Response::new(pb::UpsertReply {
             rows: r.rows,
             created: r.created,

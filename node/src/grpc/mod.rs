@@ -10,18 +10,21 @@ mod status;
 use std::sync::Arc;
 
 use tonic::service::Interceptor;
+
+use crate::metrics::NodeMetrics;
 use tonic::{Request, Status};
 
 /// Requires `authorization: Bearer <token>` when a token is configured.
 #[derive(Debug, Clone)]
 pub struct TokenCheck {
     token: Option<Arc<str>>,
+    metrics: Arc<NodeMetrics>,
 }
 
 impl TokenCheck {
-    /// A check for `token`, or none.
-    pub fn new(token: Option<String>) -> Self {
-        TokenCheck { token: token.map(Arc::from) }
+    /// A check for `token`, or none; refusals are counted in `metrics`.
+    pub fn new(token: Option<String>, metrics: Arc<NodeMetrics>) -> Self {
+        TokenCheck { token: token.map(Arc::from), metrics }
     }
 }
 
@@ -41,7 +44,10 @@ impl Interceptor for TokenCheck {
             {
                 Ok(req)
             }
-            _ => Err(Status::unauthenticated("missing or wrong bearer token")),
+            _ => {
+                self.metrics.requests_rejected.add("token", 1);
+                Err(Status::unauthenticated("missing or wrong bearer token"))
+            }
         }
     }
 }

@@ -457,6 +457,7 @@ pub(super) async fn import(
         Sheet::from_bytes(body.to_vec(), format, kind).map_err(|e| bad("file", e.to_string()))?;
     let report = blocking(&s, move |i| i.import(sheet)).await?;
     let u = &report.upsert;
+    s.sync.metrics().rows_rejected.add(u64::from(u.rejected));
     let rows: Vec<Value> = u
         .rows
         .iter()
@@ -512,4 +513,18 @@ pub(super) async fn export(
         bytes,
     )
         .into_response())
+}
+
+/// `GET /metrics`: Prometheus text format.
+pub(super) async fn metrics(State(s): State<AppState>) -> Response {
+    let (store, sync, feed) = (s.intake.store().clone(), s.sync.clone(), s.feed.clone());
+    let text = tokio::task::spawn_blocking(move || {
+        crate::metrics::render(sync.metrics(), &store, &sync, &feed, crate::intake::now().0)
+    })
+    .await;
+    match text {
+        Ok(Ok(t)) => ([(axum::http::header::CONTENT_TYPE, pilot_config::metrics::CONTENT_TYPE)], t)
+            .into_response(),
+        _ => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
 }

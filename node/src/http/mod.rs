@@ -58,6 +58,8 @@ pub fn router(
         .route("/api/v1/export", get(api::export))
         .layer(axum::middleware::from_fn_with_state(state.clone(), require_token))
         .route("/healthz", get(|| async { "ok" }))
+        // Counts only, so no token: a Prometheus scraper need not hold the staff token.
+        .route("/metrics", get(api::metrics))
         .layer(DefaultBodyLimit::max(MAX_UPLOAD_BYTES))
         .with_state(state)
 }
@@ -75,6 +77,7 @@ async fn require_token(State(state): State<AppState>, req: Request, next: Next) 
                 && g.bytes().zip(want.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
         });
         if !ok {
+            state.sync.metrics().requests_rejected.add("token", 1);
             return (
                 StatusCode::UNAUTHORIZED,
                 axum::Json(serde_json::json!({ "error": "missing or wrong bearer token" })),
