@@ -23,6 +23,8 @@ pub struct Ingest {
     matcher: Arc<Matcher>,
     limits: Limits,
     metrics: Arc<HubMetrics>,
+    /// Held (shared) by every batch and reconcile, and exclusively by a backup.
+    gate: Arc<std::sync::RwLock<()>>,
 }
 
 /// Milliseconds since the Unix epoch.
@@ -39,7 +41,13 @@ impl Ingest {
         limits: Limits,
         metrics: Arc<HubMetrics>,
     ) -> Self {
-        Ingest { store, matcher, limits, metrics }
+        Ingest { store, matcher, limits, metrics, gate: Default::default() }
+    }
+
+    /// A consistent backup of the store into `out`; batches wait while it is taken.
+    pub fn backup(&self, out: &mut impl std::io::Write) -> Result<(pilot_store::Manifest, String)> {
+        let _paused = self.gate.write().unwrap_or_else(|p| p.into_inner());
+        Ok(self.store.backup(out)?)
     }
 
     /// The hub's metrics.
@@ -134,6 +142,7 @@ impl Ingest {
             }
             listings.push((bucket, pairs));
         }
+        let _step = self.gate.read().unwrap_or_else(|p| p.into_inner());
         let outcome = self.store.reconcile(city, &listings)?;
         if !outcome.dropped.is_empty() {
             self.metrics.dropped.add(&city.to_string(), outcome.dropped.len() as u64);

@@ -139,7 +139,7 @@ impl Bound {
         let ingest =
             Ingest::new(store.clone(), matcher.clone(), cfg.limits.clone(), metrics.clone());
         let sync = pb::sync_server::SyncServer::new(SyncApi::new(
-            ingest,
+            ingest.clone(),
             registry.clone(),
             tracker.clone(),
             shutdown.child_token(),
@@ -193,7 +193,7 @@ impl Bound {
             std::fs::write(&ready_metrics, metrics_addr.to_string())
                 .map_err(|source| Error::Io { path: ready_metrics.clone(), source })?;
         }
-        let national_api = NationalApi::new(matcher, store, registry.clone(), metrics);
+        let national_api = NationalApi::new(matcher, store, registry.clone(), metrics, ingest);
         let national = pb::national_server::NationalServer::new(national_api.clone())
             .max_decoding_message_size(max)
             .max_encoding_message_size(64 << 20);

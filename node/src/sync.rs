@@ -280,6 +280,8 @@ pub fn expire_lapsed(store: &NodeStore, shared: &SharedIndex, today: Date) -> Re
 pub struct SyncStatus {
     shared: SharedIndex,
     metrics: Arc<NodeMetrics>,
+    /// Held (shared) by every store step of the sync task, and exclusively by a backup.
+    gate: std::sync::RwLock<()>,
     connected: AtomicBool,
     digest_state: AtomicU8,
     digest_checked_ms: AtomicU64,
@@ -291,6 +293,7 @@ impl SyncStatus {
         SyncStatus {
             shared,
             metrics,
+            gate: std::sync::RwLock::new(()),
             connected: AtomicBool::new(false),
             digest_state: AtomicU8::new(0),
             digest_checked_ms: AtomicU64::new(0),
@@ -300,6 +303,17 @@ impl SyncStatus {
     /// The node's metrics.
     pub fn metrics(&self) -> &NodeMetrics {
         &self.metrics
+    }
+
+    /// A consistent backup of the node's store into `out`: the sync task's store steps and
+    /// every intake write wait while it is taken.
+    pub fn backup(
+        &self,
+        store: &NodeStore,
+        out: &mut impl std::io::Write,
+    ) -> Result<(pilot_store::Manifest, String)> {
+        let _paused = self.gate.write().unwrap_or_else(|p| p.into_inner());
+        Ok(store.backup(&self.shared, out)?)
     }
 
     /// A shared handle to the node's metrics.
@@ -391,7 +405,12 @@ impl SyncTask {
         f: impl FnOnce(&NodeStore, &SharedIndex, &Anonymizer) -> Result<T> + Send + 'static,
     ) -> Result<T> {
         let (store, shared, anon) = (self.store.clone(), self.shared.clone(), self.anon.clone());
-        tokio::task::spawn_blocking(move || f(&store, &shared, &anon))
+        let status = self.status.clone();
+        tokio::task::spawn_blocking(move || {
+            // A backup in progress holds this exclusively.
+            let _step = status.gate.read().unwrap_or_else(|p| p.into_inner());
+            f(&store, &shared, &anon)
+        })
             .await
             .map_err(|e| Error::HubUnavailable(format!("sync worker failed: {e}")))?
     }

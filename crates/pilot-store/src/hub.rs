@@ -232,6 +232,14 @@ impl HubStore {
             })
     }
 
+    /// Writes a consistent backup of the hub's store to `out`; the caller holds batches off.
+    /// Returns the manifest and the file's SHA-256.
+    pub fn backup(&self, out: &mut impl std::io::Write) -> Result<(crate::Manifest, String)> {
+        let manifest = crate::Manifest::of_hub(self)?;
+        let sum = crate::write_manifest_backup(&self.db, &manifest, out)?;
+        Ok((manifest, sum))
+    }
+
     /// Records that a city made contact, and its highest sequence, without changing its
     /// watermark.
     pub fn touch(&self, city: CityCode, node_last_seq: u64, now_ms: u64) -> Result<CityState> {

@@ -8,6 +8,7 @@
 //!   reach the disk's cache (sled issue 1452), so we `fdatasync` every file of the store after it.
 //!   The hub acknowledges a batch only after this returns.
 
+mod backup;
 mod error;
 mod hub;
 mod keys;
@@ -16,6 +17,9 @@ mod shared;
 
 use std::path::{Path, PathBuf};
 
+pub use backup::{
+    Manifest, read_manifest, restore_backup, restore_verified, write_backup, write_manifest_backup,
+};
 pub use error::{Error, Result};
 pub use hub::{
     ApplyOutcome, Change, CityState, DigestState, HubStore, ReconcileOutcome, StoredSummary,

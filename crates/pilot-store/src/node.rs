@@ -216,6 +216,20 @@ impl NodeStore {
         self.tree.get(k).map_err(|e| self.sled_err(e))
     }
 
+    /// Writes a consistent backup of the whole store to `out`, holding every writer of this
+    /// store off meanwhile (the caller also pauses writers that bypass [`NodeStore::write`],
+    /// such as the sync path's shared set). Returns the manifest and the file's SHA-256.
+    pub fn backup(
+        &self,
+        shared: &crate::SharedIndex,
+        out: &mut impl std::io::Write,
+    ) -> Result<(crate::Manifest, String)> {
+        let _guard = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let manifest = crate::Manifest::of_node(self, shared)?;
+        let sum = crate::write_manifest_backup(&self.db, &manifest, out)?;
+        Ok((manifest, sum))
+    }
+
     /// Starts a write. Writes are serialised; the batch sees its own changes and commits
     /// atomically, or not at all if dropped.
     ///

@@ -10,6 +10,7 @@
     reason = "a command-line tool's output is its interface"
 )]
 
+mod backup;
 mod bank;
 mod client;
 mod demo;
@@ -57,6 +58,10 @@ enum Command {
     Release(bank::RecordArgs),
     /// The sharing ledger: what the node sent to the hub, newest first.
     Ledger(bank::LedgerArgs),
+    /// Takes a consistent backup of a running node or hub into a file.
+    Backup(backup::BackupArgs),
+    /// Restores a backup into a stopped node's or hub's data directory, verified.
+    Restore(backup::RestoreArgs),
 }
 
 fn main() -> ExitCode {
@@ -86,6 +91,8 @@ fn main() -> ExitCode {
             Command::Held(a) => bank::held(a).await,
             Command::Release(a) => bank::release(a).await,
             Command::Ledger(a) => bank::ledger(a).await,
+            Command::Backup(a) => backup::backup(a).await,
+            Command::Restore(a) => backup::restore(a),
         }
     });
     match result {

@@ -159,6 +159,7 @@ pub struct NationalApi {
     store: HubStore,
     registry: Registry,
     metrics: Arc<HubMetrics>,
+    ingest: crate::ingest::Ingest,
 }
 
 impl NationalApi {
@@ -169,8 +170,9 @@ impl NationalApi {
         store: HubStore,
         registry: Registry,
         metrics: Arc<HubMetrics>,
+        ingest: crate::ingest::Ingest,
     ) -> Self {
-        NationalApi { matcher, store, registry, metrics }
+        NationalApi { matcher, store, registry, metrics, ingest }
     }
 }
 
@@ -193,8 +195,33 @@ fn parse_token(t: &str) -> Result<Option<SummaryKey>, Status> {
     }))
 }
 
+/// A streamed backup file.
+pub type BackupStream =
+    Pin<Box<dyn Stream<Item = Result<pb::BackupChunk, Status>> + Send>>;
+
 #[tonic::async_trait]
 impl pb::national_server::National for NationalApi {
+    type BackupStream = BackupStream;
+
+    async fn backup(
+        &self,
+        req: Request<pb::BackupRequest>,
+    ) -> Result<Response<Self::BackupStream>, Status> {
+        self.registry.require_national(&req)?;
+        let ingest = self.ingest.clone();
+        let file = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, crate::Error> {
+            let mut file = Vec::new();
+            let (manifest, sum) = ingest.backup(&mut file)?;
+            tracing::info!(bytes = file.len(), sha256 = %sum, ?manifest, "backup taken");
+            Ok(file)
+        })
+        .await
+        .map_err(|_| Status::internal("internal error"))??;
+        let pieces: Vec<Result<pb::BackupChunk, Status>> =
+            file.chunks(1 << 20).map(|c| Ok(pb::BackupChunk { data: c.to_vec() })).collect();
+        Ok(Response::new(Box::pin(tokio_stream::iter(pieces))))
+    }
+
     async fn list_matches(
         &self,
         req: Request<pb::ListMatchesRequest>,

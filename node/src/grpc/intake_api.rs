@@ -48,8 +48,38 @@ impl IntakeApi {
     }
 }
 
+/// Size of the pieces a backup is streamed in.
+const BACKUP_CHUNK: usize = 1 << 20;
+
+/// Streams a finished backup file in pieces.
+pub(crate) fn chunks(file: Vec<u8>) -> crate::grpc::BackupStream {
+    let pieces: Vec<Result<pb::BackupChunk, Status>> = file
+        .chunks(BACKUP_CHUNK)
+        .map(|c| Ok(pb::BackupChunk { data: c.to_vec() }))
+        .collect();
+    Box::pin(tokio_stream::iter(pieces))
+}
+
 #[tonic::async_trait]
 impl pb::intake_server::Intake for IntakeApi {
+    type BackupStream = crate::grpc::BackupStream;
+
+    async fn backup(
+        &self,
+        _req: Request<pb::BackupRequest>,
+    ) -> Result<Response<Self::BackupStream>, Status> {
+        let sync = self.sync.clone();
+        let file = self
+            .blocking(move |i| {
+                let mut file = Vec::new();
+                let (manifest, sum) = sync.backup(i.store(), &mut file)?;
+                tracing::info!(bytes = file.len(), sha256 = %sum, ?manifest, "backup taken");
+                Ok(file)
+            })
+            .await?;
+        Ok(Response::new(chunks(file)))
+    }
+
     async fn upsert(
         &self,
         req: Request<pb::UpsertRequest>,

@@ -14,6 +14,11 @@ use tonic::service::Interceptor;
 use crate::metrics::NodeMetrics;
 use tonic::{Request, Status};
 
+/// A streamed backup file.
+pub type BackupStream = std::pin::Pin<
+    Box<dyn tokio_stream::Stream<Item = Result<pilot_proto::pb::BackupChunk, Status>> + Send>,
+>;
+
 /// Requires `authorization: Bearer <token>` when a token is configured.
 #[derive(Debug, Clone)]
 pub struct TokenCheck {
