@@ -170,8 +170,17 @@ async fn planted_pii_never_reaches_the_hub_or_the_wire() {
     .await
     .unwrap();
     // Matches flow back through the proxy too.
-    let mine = intake.matches(pb::NodeMatchesRequest::default()).await.unwrap().into_inner();
-    assert!(!mine.records.is_empty(), "the canary demand has matches");
+    // (The hub pushes a city's match list at most about once a second.)
+    eventually(Duration::from_secs(10), || {
+        let mut intake = intake.clone();
+        async move {
+            let mine = intake.matches(pb::NodeMatchesRequest::default()).await?.into_inner();
+            anyhow::ensure!(!mine.records.is_empty(), "the canary demand has no matches yet");
+            Ok(())
+        }
+    })
+    .await
+    .unwrap();
 
     // The wire: the plaintext between node and hub carries terms, and no canary.
     let wire = proxy.seen.lock().unwrap().clone();

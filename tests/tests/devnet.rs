@@ -55,8 +55,13 @@ async fn devnet_runs_22_cities_with_cross_region_matches_and_stops_cleanly() {
         lines.push(rx.recv_timeout(Duration::from_secs(120)).expect("devnet prints every process"));
     }
     let hub = lines[0].strip_prefix("hub").expect("the hub's line comes first").trim().to_owned();
-    let cities: Vec<&str> =
-        lines[1..].iter().map(|l| l.split_whitespace().nth(1).unwrap()).collect();
+    let https = lines.iter().find(|l| l.starts_with("https ")).expect("the national API's line");
+    assert!(https.contains("127.0.0.1:"), "{https}");
+    let cities: Vec<&str> = lines
+        .iter()
+        .filter(|l| l.starts_with("node "))
+        .map(|l| l.split_whitespace().nth(1).unwrap())
+        .collect();
     assert_eq!(cities.len(), 22);
     for code in ["421200", "350500", "440100"] {
         assert!(cities.contains(&code), "{code} runs");

@@ -116,10 +116,22 @@ async fn a_demand_in_one_city_matches_an_achievement_in_another() {
     );
 
     // The demand's node joins the match with its own record.
-    let mine =
-        xianning.matches(pb::NodeMatchesRequest::default()).await.unwrap().into_inner().records;
-    let record =
-        mine.iter().find(|r| r.local_id == demand_id).expect("the demand has matches at its node");
+    // (The hub pushes the city's list to its node at most about once a second.)
+    let mine = eventually(Duration::from_secs(10), || {
+        let (mut xianning, demand_id) = (xianning.clone(), demand_id.clone());
+        async move {
+            let mine =
+                xianning.matches(pb::NodeMatchesRequest::default()).await?.into_inner().records;
+            anyhow::ensure!(
+                mine.iter().any(|r| r.local_id == demand_id),
+                "the demand has no matches at its node yet"
+            );
+            Ok(mine)
+        }
+    })
+    .await
+    .unwrap();
+    let record = mine.iter().find(|r| r.local_id == demand_id).unwrap();
     assert_eq!(record.external_id, "D-17");
     assert_eq!(record.title, "锂电池隔膜涂覆技术");
     assert!(record.matches.iter().any(|m| m.counterpart.as_ref().unwrap().city == QUANZHOU));

@@ -207,7 +207,8 @@ pub(crate) async fn run(args: DevnetArgs) -> anyhow::Result<()> {
     let mut hub = spawn("hub", &hub_bin, &hub_cfg, &data.join("logs/hub.log"))?;
     let hub_addr = wait_ready(&mut hub, &hub_dir.join("ready"), Duration::from_secs(60)).await?;
     let hub_http = std::fs::read_to_string(hub_dir.join("ready.http")).unwrap_or_default();
-    println!("hub    {hub_addr}  (national https://{})", hub_http.trim());
+    println!("hub    {hub_addr}");
+    println!("https  {}  (national centre JSON API)", hub_http.trim());
 
     let mut nodes: Vec<(CityCode, Proc)> = Vec::new();
     for (i, city) in cities.iter().enumerate() {

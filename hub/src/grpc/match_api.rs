@@ -104,15 +104,16 @@ impl pb::matches_server::Matches for MatchApi {
                     }
                     last = Some(list);
                 }
+                // At most one push per interval: changes meanwhile are coalesced into the next.
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(PUSH_INTERVAL) => {}
+                }
+                // Then push as soon as something changes (at once if it already has).
                 tokio::select! {
                     _ = shutdown.cancelled() => return,
                     _ = tx.closed() => return,
                     r = changes.changed() => if r.is_err() { return },
-                }
-                // Coalesce bursts of batches into one push.
-                tokio::select! {
-                    _ = shutdown.cancelled() => return,
-                    _ = tokio::time::sleep(PUSH_INTERVAL) => {}
                 }
             }
         });
@@ -196,8 +197,7 @@ fn parse_token(t: &str) -> Result<Option<SummaryKey>, Status> {
 }
 
 /// A streamed backup file.
-pub type BackupStream =
-    Pin<Box<dyn Stream<Item = Result<pb::BackupChunk, Status>> + Send>>;
+pub type BackupStream = Pin<Box<dyn Stream<Item = Result<pb::BackupChunk, Status>> + Send>>;
 
 #[tonic::async_trait]
 impl pb::national_server::National for NationalApi {
