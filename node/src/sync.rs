@@ -411,8 +411,8 @@ impl SyncTask {
             let _step = status.gate.read().unwrap_or_else(|p| p.into_inner());
             f(&store, &shared, &anon)
         })
-            .await
-            .map_err(|e| Error::HubUnavailable(format!("sync worker failed: {e}")))?
+        .await
+        .map_err(|e| Error::HubUnavailable(format!("sync worker failed: {e}")))?
     }
 
     /// One anti-entropy round; returns whether the hub now equals (or already equalled) the node.

@@ -53,10 +53,8 @@ const BACKUP_CHUNK: usize = 1 << 20;
 
 /// Streams a finished backup file in pieces.
 pub(crate) fn chunks(file: Vec<u8>) -> crate::grpc::BackupStream {
-    let pieces: Vec<Result<pb::BackupChunk, Status>> = file
-        .chunks(BACKUP_CHUNK)
-        .map(|c| Ok(pb::BackupChunk { data: c.to_vec() }))
-        .collect();
+    let pieces: Vec<Result<pb::BackupChunk, Status>> =
+        file.chunks(BACKUP_CHUNK).map(|c| Ok(pb::BackupChunk { data: c.to_vec() })).collect();
     Box::pin(tokio_stream::iter(pieces))
 }
 
