@@ -710,3 +710,106 @@ impl BlackholeProxy {
         self.blackhole.store(on, std::sync::atomic::Ordering::Relaxed);
     }
 }
+
+/// Builds (once per process) the workspace binaries with `--release` and returns them.
+///
+/// For benchmarks: [`binaries`] builds the dev profile, whose timings say little about what
+/// ships. The build goes wherever cargo puts it (`CARGO_TARGET_DIR`, `build.target-dir`, or the
+/// workspace's `target/`), and the paths are read from cargo's own JSON messages, so they are
+/// exactly the executables this build produced. [`binaries`] is unaffected.
+pub fn binaries_release() -> &'static Binaries {
+    static BINS: OnceLock<Binaries> = OnceLock::new();
+    BINS.get_or_init(|| {
+        let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        // As in `binaries`: cargo from PATH, without the per-package variables of this process.
+        let mut cmd = Command::new("cargo");
+        for (k, _) in std::env::vars_os() {
+            if let Some(k) = k.to_str()
+                && (k.starts_with("CARGO_PKG_")
+                    || k.starts_with("CARGO_MANIFEST_")
+                    || k.starts_with("CARGO_CRATE_")
+                    || k == "CARGO_PRIMARY_PACKAGE")
+            {
+                cmd.env_remove(k);
+            }
+        }
+        let out = cmd
+            .current_dir(&workspace)
+            .args(["build", "--release", "--workspace", "--bins", "--message-format=json"])
+            .stderr(Stdio::inherit())
+            .output()
+            .expect("running cargo build --release");
+        assert!(out.status.success(), "cargo build --release --workspace --bins failed");
+        let mut found = std::collections::HashMap::new();
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            let Ok(msg) = serde_json::from_str::<serde_json::Value>(line) else { continue };
+            if msg["reason"] == "compiler-artifact"
+                && let (Some(name), Some(exe)) =
+                    (msg["target"]["name"].as_str(), msg["executable"].as_str())
+            {
+                found.insert(name.to_owned(), PathBuf::from(exe));
+            }
+        }
+        let bin = |name: &str| {
+            let p = found
+                .get(name)
+                .cloned()
+                .unwrap_or_else(|| panic!("cargo build --release did not report {name}"));
+            assert!(p.exists(), "{} was not built", p.display());
+            p
+        };
+        Binaries { hub: bin("pilot-hub"), node: bin("pilot-node"), pilotctl: bin("pilotctl") }
+    })
+}
+
+/// Starts the hub binary of `bins` listening on `listen`, with extra TOML appended to its config.
+///
+/// The same config as [`start_hub_on`]; for benchmarks, which run [`binaries_release`].
+pub fn start_hub_from(
+    bins: &Binaries,
+    pki: &TestPki,
+    dir: &Path,
+    listen: &str,
+    extra: &str,
+) -> anyhow::Result<Process> {
+    std::fs::create_dir_all(dir)?;
+    let cfg = dir.join("hub.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "data_dir = {:?}\nlisten = {listen:?}\nshutdown_grace_secs = 5\n{}",
+            dir.display().to_string(),
+            tls_toml(&pki.tls(Identity::Hub))
+        ) + extra,
+    )?;
+    Process::start(&bins.hub, &cfg, dir, Duration::from_secs(60))
+}
+
+/// Starts the node binary of `bins` for `city`, syncing to `hub_addr`, with `sync` as the body
+/// of its `[sync]` table (empty: the production defaults) and `extra` as top-level TOML.
+///
+/// Unlike [`start_node`], whose sync settings are tuned for fast tests, this leaves every sync
+/// setting at its default unless `sync` names it; for benchmarks, which run
+/// [`binaries_release`].
+pub fn start_node_from(
+    bins: &Binaries,
+    pki: &TestPki,
+    city: &str,
+    hub_addr: &str,
+    dir: &Path,
+    sync: &str,
+    extra: &str,
+) -> anyhow::Result<Process> {
+    std::fs::create_dir_all(dir)?;
+    let code = pilot_model::CityCode::parse(city)?;
+    let cfg = dir.join("node.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "{extra}city = \"{city}\"\ndata_dir = {:?}\nlisten = \"127.0.0.1:0\"\nhttp_listen = \"127.0.0.1:0\"\nshutdown_grace_secs = 5\n[hub]\nurl = \"https://{hub_addr}\"\n[sync]\n{sync}\n{}",
+            dir.display().to_string(),
+            tls_toml(&pki.tls(Identity::City(code)))
+        ),
+    )?;
+    Process::start(&bins.node, &cfg, dir, Duration::from_secs(60))
+}

@@ -56,6 +56,9 @@ pub(crate) struct DocTerm {
     pub(crate) key: String,
     /// The summary's weight for it, in (0, 1].
     pub(crate) weight: f32,
+    /// The weight as BM25 uses it, [`score::damp`]ed; computed once here, so that postings
+    /// hold it and queries do not recompute it.
+    pub(crate) tf: f32,
     /// Position of the original spelling in `Summary::terms`.
     pub(crate) original: usize,
 }
@@ -82,10 +85,9 @@ impl Doc {
             .iter()
             .enumerate()
             .filter(|(_, t)| t.weight.is_finite() && t.weight > 0.0)
-            .map(|(original, t)| DocTerm {
-                key: normalize(&t.term),
-                weight: t.weight.min(1.0),
-                original,
+            .map(|(original, t)| {
+                let weight = t.weight.min(1.0);
+                DocTerm { key: normalize(&t.term), weight, tf: score::damp(weight), original }
             })
             .filter(|t| !t.key.is_empty())
             .collect();
@@ -111,7 +113,8 @@ fn normalize(term: &str) -> String {
     term.trim().to_lowercase()
 }
 
-/// The postings of one term: which documents on each side carry it, with their weights.
+/// The postings of one term: which documents on each side carry it, with their damped weights
+/// (`DocTerm::tf`).
 ///
 /// The document frequency of the term on a side is the length of that side's map.
 #[derive(Debug, Default)]
@@ -226,9 +229,9 @@ impl Index {
         let mut candidates: BTreeMap<DocId, f32> = BTreeMap::new();
         for (i, term) in subject.terms.iter().enumerate() {
             let Some(postings) = self.terms.get(&term.key) else { continue };
-            for (&id, &weight) in &postings.sides[side.idx()] {
+            for (&id, &tf) in &postings.sides[side.idx()] {
                 let len = self.doc(id).terms.len();
-                *candidates.entry(id).or_insert(0.0) += scorer.term_part(i, weight, len);
+                *candidates.entry(id).or_insert(0.0) += scorer.term_part(i, tf, len);
             }
         }
         for field in &subject.fields {
@@ -320,7 +323,7 @@ impl Index {
         self.stats[side].docs += 1;
         self.stats[side].terms += doc.terms.len();
         for t in &doc.terms {
-            self.terms.entry(t.key.clone()).or_default().sides[side].insert(id, t.weight);
+            self.terms.entry(t.key.clone()).or_default().sides[side].insert(id, t.tf);
         }
         for &f in &doc.fields {
             self.fields.entry(f).or_default()[side].insert(id);
