@@ -484,6 +484,14 @@ pub fn stored_body_to_input(b: pb::stored_record::Body) -> pb::record_input::Bod
     }
 }
 
+/// Size of the pieces a backup file is streamed in.
+pub const BACKUP_CHUNK_BYTES: usize = 1 << 20;
+
+/// A backup file as the messages that stream it, in order.
+pub fn backup_chunks(file: &[u8]) -> Vec<pb::BackupChunk> {
+    file.chunks(BACKUP_CHUNK_BYTES).map(|c| pb::BackupChunk { data: c.to_vec() }).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

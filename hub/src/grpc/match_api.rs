@@ -217,8 +217,7 @@ impl pb::national_server::National for NationalApi {
         })
         .await
         .map_err(|_| Status::internal("internal error"))??;
-        let pieces: Vec<Result<pb::BackupChunk, Status>> =
-            file.chunks(1 << 20).map(|c| Ok(pb::BackupChunk { data: c.to_vec() })).collect();
+        let pieces = pilot_proto::convert::backup_chunks(&file).into_iter().map(Ok);
         Ok(Response::new(Box::pin(tokio_stream::iter(pieces))))
     }
 

@@ -48,16 +48,6 @@ impl IntakeApi {
     }
 }
 
-/// Size of the pieces a backup is streamed in.
-const BACKUP_CHUNK: usize = 1 << 20;
-
-/// Streams a finished backup file in pieces.
-pub(crate) fn chunks(file: Vec<u8>) -> crate::grpc::BackupStream {
-    let pieces: Vec<Result<pb::BackupChunk, Status>> =
-        file.chunks(BACKUP_CHUNK).map(|c| Ok(pb::BackupChunk { data: c.to_vec() })).collect();
-    Box::pin(tokio_stream::iter(pieces))
-}
-
 #[tonic::async_trait]
 impl pb::intake_server::Intake for IntakeApi {
     type BackupStream = crate::grpc::BackupStream;
@@ -75,7 +65,8 @@ impl pb::intake_server::Intake for IntakeApi {
                 Ok(file)
             })
             .await?;
-        Ok(Response::new(chunks(file)))
+        let pieces = pilot_proto::convert::backup_chunks(&file).into_iter().map(Ok);
+        Ok(Response::new(Box::pin(tokio_stream::iter(pieces))))
     }
 
     async fn upsert(
