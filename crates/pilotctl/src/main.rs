@@ -3,6 +3,8 @@
 //! - `pki init|issue`: bootstrap the federation PKI and add cities.
 //! - `devnet`: run a whole federation (hub + nodes) on this machine with demo data.
 //! - `matches`, `status`: national queries at the hub, and a city's matches at its node.
+//! - `health`: gRPC health of a node or the hub (container healthchecks).
+//! - `compose`: the Docker Compose file of a federation, from a cities list.
 
 #![allow(
     clippy::print_stdout,
@@ -13,8 +15,10 @@
 mod backup;
 mod bank;
 mod client;
+mod compose;
 mod demo;
 mod devnet;
+mod health;
 mod pki;
 mod query;
 
@@ -62,6 +66,10 @@ enum Command {
     Backup(backup::BackupArgs),
     /// Restores a backup into a stopped node's or hub's data directory, verified.
     Restore(backup::RestoreArgs),
+    /// Checks that a node (plaintext intake port) or the hub (--pki, mutual TLS) is SERVING.
+    Health(health::HealthArgs),
+    /// Generates the Docker Compose file for the hub and one node per city in a cities list.
+    Compose(compose::ComposeArgs),
 }
 
 fn main() -> ExitCode {
@@ -93,6 +101,8 @@ fn main() -> ExitCode {
             Command::Ledger(a) => bank::ledger(a).await,
             Command::Backup(a) => backup::backup(a).await,
             Command::Restore(a) => backup::restore(a),
+            Command::Health(a) => health::run(a).await,
+            Command::Compose(a) => compose::run(a),
         }
     });
     match result {
