@@ -71,10 +71,8 @@ impl Default for Matcher {
 impl Matcher {
     /// Builds the index from the store's live summaries.
     pub fn rebuild(summaries: Vec<Summary>) -> Self {
-        let mut index = Index::new();
-        for s in summaries {
-            index.upsert(s);
-        }
+        // One pass that sizes every postings list first; same result as upserting each.
+        let index = Index::from_summaries(summaries);
         Matcher { index: RwLock::new(index), generation: tokio::sync::watch::Sender::new(0) }
     }
 

@@ -1,17 +1,28 @@
 //! The [`Index`] of shared summaries: storage by key, the inverted term and field indexes with
 //! their per-side document frequencies, and top-k selection for [`Index::matches_for`].
 //!
-//! Documents live in a slab (`Vec<Option<Doc>>` plus a free list) so that every stored summary
-//! has a small, stable [`DocId`] that postings can name; `by_key` maps summary keys to ids.
-//! Ids are an internal detail: they depend on insertion order, so nothing observable may
-//! depend on them (ties are broken by key, sums run in the subject's term order).
+//! Documents live in a slab (`Vec<Option<Doc>>`) so that every stored summary has a small,
+//! stable [`DocId`] that postings can name; `by_key` maps summary keys to ids. Terms are
+//! interned as `u32` ids. Postings are plain vectors of `(doc, damped weight)`; removing a
+//! summary leaves tombstones in them (its slot is marked dead, document frequencies are
+//! decremented at once), which a purge sweeps out once enough slots are dead, and only then
+//! are those slots reused. Ids are an internal detail: they depend on insertion order, so
+//! nothing observable may depend on them (ties are broken by key, sums run in the subject's
+//! term order).
+//!
+//! A query accumulates term scores in a dense per-thread array indexed by doc id, visiting
+//! the subject's terms in key order, so each candidate's sum is formed in the same order
+//! whatever the ids are. Documents that share only an exact field with the subject are
+//! considered only while their best possible score could still reach the top k.
 
-use std::cmp::{Ordering, Reverse};
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
+use std::borrow::Cow;
+use std::cell::RefCell;
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
 
 use pilot_model::{FieldCode, Kind, Summary, SummaryKey};
 
-use crate::score::{self, Explanation, Match, Scorer};
+use crate::score::{self, Explanation, Match, Scorer, Traits};
 
 /// Which side of the market a summary is on; each side is a separate BM25 collection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,7 +50,8 @@ impl Side {
     }
 }
 
-/// A slot in the index's slab: stable while its summary is stored, reused after removal.
+/// A slot in the index's slab: stable while its summary is stored, reused after removal
+/// once no posting names it any more.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 struct DocId(u32);
 
@@ -50,17 +62,15 @@ impl DocId {
 }
 
 /// One distinct term of a stored summary, as indexed.
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 pub(crate) struct DocTerm {
-    /// The normalised term, the key of the inverted index.
-    pub(crate) key: String,
-    /// The summary's weight for it, in (0, 1].
-    pub(crate) weight: f32,
-    /// The weight as BM25 uses it, [`score::damp`]ed; computed once here, so that postings
-    /// hold it and queries do not recompute it.
+    /// The interned normalised term, the key of the inverted index.
+    pub(crate) term: u32,
+    /// The summary's weight for it as BM25 uses it, [`score::damp`]ed; computed once here, so
+    /// that postings hold it and queries do not recompute it.
     pub(crate) tf: f32,
     /// Position of the original spelling in `Summary::terms`.
-    pub(crate) original: usize,
+    pub(crate) original: u32,
 }
 
 /// A stored summary and its analysed form.
@@ -68,58 +78,96 @@ pub(crate) struct DocTerm {
 pub(crate) struct Doc {
     /// The summary exactly as upserted.
     pub(crate) summary: Summary,
-    /// Distinct usable terms, sorted by key.
-    pub(crate) terms: Vec<DocTerm>,
-    /// Distinct field codes, sorted.
-    pub(crate) fields: Vec<FieldCode>,
+    /// Distinct usable terms, sorted by normalised key.
+    pub(crate) terms: Box<[DocTerm]>,
 }
 
 impl Doc {
-    /// Normalises, filters and deduplicates the summary's terms and fields.
-    ///
-    /// A term repeated under the same normalised spelling keeps its highest weight; terms with
-    /// a weight that is not finite and positive are dropped, and weights are capped at 1.
-    fn analyze(summary: Summary) -> Doc {
-        let mut terms: Vec<DocTerm> = summary
-            .terms
-            .iter()
-            .enumerate()
-            .filter(|(_, t)| t.weight.is_finite() && t.weight > 0.0)
-            .map(|(original, t)| {
-                let weight = t.weight.min(1.0);
-                DocTerm { key: normalize(&t.term), weight, tf: score::damp(weight), original }
-            })
-            .filter(|t| !t.key.is_empty())
-            .collect();
-        terms.sort_by(|a, b| {
-            a.key.cmp(&b.key).then(b.weight.total_cmp(&a.weight)).then(a.original.cmp(&b.original))
-        });
-        // `dedup_by` keeps the first of each run, which the sort made the heaviest.
-        terms.dedup_by(|later, first| later.key == first.key);
-        let mut fields = summary.fields.clone();
-        fields.sort_unstable();
-        fields.dedup();
-        Doc { summary, terms, fields }
-    }
-
     /// The summary's own spelling of one of its indexed terms, trimmed.
-    pub(crate) fn spelling<'a>(&'a self, term: &'a DocTerm) -> &'a str {
-        self.summary.terms.get(term.original).map_or(term.key.as_str(), |t| t.term.trim())
+    pub(crate) fn spelling<'a>(&'a self, term: &DocTerm) -> &'a str {
+        self.summary.terms[term.original as usize].term.trim()
     }
+}
+
+/// A term of a summary before interning: normalised key, weight, original position.
+struct RawTerm<'a> {
+    key: Cow<'a, str>,
+    weight: f32,
+    original: usize,
+}
+
+/// Normalises, filters and deduplicates a summary's terms, sorted by key.
+///
+/// A term repeated under the same normalised spelling keeps its highest weight; terms with a
+/// weight that is not finite and positive are dropped, and weights are capped at 1.
+fn analyze(summary: &Summary) -> Vec<RawTerm<'_>> {
+    let mut terms: Vec<RawTerm<'_>> = summary
+        .terms
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| t.weight.is_finite() && t.weight > 0.0)
+        .map(|(original, t)| RawTerm {
+            key: normalize(&t.term),
+            weight: t.weight.min(1.0),
+            original,
+        })
+        .filter(|t| !t.key.is_empty())
+        .collect();
+    terms.sort_by(|a, b| {
+        a.key.cmp(&b.key).then(b.weight.total_cmp(&a.weight)).then(a.original.cmp(&b.original))
+    });
+    // `dedup_by` keeps the first of each run, which the sort made the heaviest.
+    terms.dedup_by(|later, first| later.key == first.key);
+    terms
 }
 
 /// The inverted-index key of a term: trimmed and lowercased, so `AI` and `ai ` meet.
-fn normalize(term: &str) -> String {
-    term.trim().to_lowercase()
+///
+/// NB: borrowed when lowercasing changes nothing (the common case), which `to_lowercase` decides
+/// character by character, so checking each character against its own lowercase is exact.
+fn normalize(term: &str) -> Cow<'_, str> {
+    let t = term.trim();
+    if t.chars().all(|c| c.is_ascii() && !c.is_ascii_uppercase() || c.to_lowercase().eq([c])) {
+        Cow::Borrowed(t)
+    } else {
+        Cow::Owned(t.to_lowercase())
+    }
+}
+
+/// One entry of a postings list: a document and its damped weight for the term.
+#[derive(Debug, Clone, Copy)]
+struct Posting {
+    doc: u32,
+    tf: f32,
 }
 
 /// The postings of one term: which documents on each side carry it, with their damped weights
-/// (`DocTerm::tf`).
-///
-/// The document frequency of the term on a side is the length of that side's map.
+/// (`DocTerm::tf`), tombstones included until the next purge.
 #[derive(Debug, Default)]
 struct Postings {
-    sides: [BTreeMap<DocId, f32>; 2],
+    sides: [Vec<Posting>; 2],
+    /// The document frequency on each side: live entries only.
+    df: [u32; 2],
+}
+
+/// The documents on each side that carry one exact field code, tombstones included.
+#[derive(Debug, Default, Clone)]
+struct FieldPostings {
+    sides: [Vec<u32>; 2],
+    /// Live entries on each side.
+    live: [u32; 2],
+}
+
+/// What queries need to know about each slot, densely, so that scanning postings does not
+/// visit the slab.
+#[derive(Debug, Clone, Copy)]
+struct Meta {
+    /// Number of distinct terms as a float (exact), or negative for a dead slot.
+    len: f32,
+    /// The summary's city code.
+    city: u32,
+    /// The field and fit facts of the summary.
+    traits: Traits,
 }
 
 /// Collection statistics of one side, kept as integers so that adding and removing summaries
@@ -141,24 +189,113 @@ struct SideStats {
 /// achievements. Average lengths are per side for the same reason.
 #[derive(Debug, Default)]
 pub struct Index {
-    /// The slab; `None` marks a free slot.
+    /// The slab; `None` marks a free or dead slot.
     slots: Vec<Option<Doc>>,
-    /// Free slots, reused last-freed first.
+    /// Per-slot query data, parallel to `slots`.
+    meta: Vec<Meta>,
+    /// Per-slot number of distinct terms, or `DEAD_LEN`; parallel to `slots` and dense, for
+    /// the postings scan.
+    lens: Vec<u32>,
+    /// Free slots (no posting names them), reused last-freed first.
     free: Vec<DocId>,
+    /// Dead slots that postings may still name; freed by the next purge.
+    dead: Vec<DocId>,
     /// Every stored summary's slot, ordered by key.
     by_key: BTreeMap<SummaryKey, DocId>,
-    /// Normalised term to postings; terms with no postings left are removed.
-    terms: BTreeMap<String, Postings>,
-    /// Exact field code to the documents on each side that carry it.
-    fields: BTreeMap<FieldCode, [BTreeSet<DocId>; 2]>,
+    /// Normalised term to its id. NB: only looked up, never iterated.
+    term_ids: HashMap<String, u32>,
+    /// Postings by term id.
+    terms: Vec<Postings>,
+    /// Term ids whose postings became empty, reusable after a purge dropped their key.
+    free_terms: Vec<u32>,
+    /// Term ids known to have no live posting, for the next purge to retire.
+    empty_terms: Vec<u32>,
+    /// Exact field code (by position in `FieldCode::all()`) to its postings.
+    fields: Vec<FieldPostings>,
     /// Per-side statistics, indexed by `Side::idx`.
     stats: [SideStats; 2],
+}
+
+/// A dead slot's `Meta::len`.
+const DEAD: f32 = -1.0;
+/// A dead slot's entry in `Index::lens`.
+const DEAD_LEN: u32 = u32::MAX;
+/// Lengths (distinct-term counts) whose BM25 length norm a query tabulates.
+const NORM_TABLE: usize = 129;
+
+/// Per-thread scratch space of a query, reset after every query.
+#[derive(Default)]
+struct Scratch {
+    /// Term score accumulated per doc id.
+    score: Vec<f32>,
+    /// Whether a doc id was already collected as a candidate.
+    seen: Vec<bool>,
+    /// The doc ids marked in `seen`, in the order they were first seen.
+    touched: Vec<u32>,
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
 }
 
 impl Index {
     /// An empty index.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An index holding the given summaries, the same as upserting them one by one in order
+    /// (so a later summary with the same key replaces an earlier one, and unshared summaries
+    /// are not stored), but built in bulk: terms are counted first so that every postings
+    /// list is allocated once at its final size.
+    pub fn from_summaries(summaries: Vec<Summary>) -> Self {
+        // The last summary under each key wins, as with successive upserts.
+        let mut last: HashMap<&SummaryKey, usize> = HashMap::with_capacity(summaries.len());
+        for (i, s) in summaries.iter().enumerate() {
+            last.insert(&s.key, i);
+        }
+        let mut keep: Vec<bool> = vec![false; summaries.len()];
+        for (i, s) in summaries.iter().enumerate() {
+            keep[i] = last[&s.key] == i && s.status.is_shared();
+        }
+        drop(last);
+        let mut index = Index::new();
+        let mut analysed: Vec<Doc> = Vec::new();
+        let mut counts: Vec<[u32; 2]> = Vec::new();
+        for (summary, keep) in summaries.into_iter().zip(keep) {
+            if !keep {
+                continue;
+            }
+            let side = Side::of(summary.kind).idx();
+            let terms: Box<[DocTerm]> = analyze(&summary)
+                .into_iter()
+                .map(|t| DocTerm {
+                    tf: score::damp(t.weight),
+                    original: t.original as u32,
+                    term: index.intern(t.key),
+                })
+                .collect();
+            counts.resize(index.terms.len(), [0, 0]);
+            for t in terms.iter() {
+                counts[t.term as usize][side] += 1;
+            }
+            analysed.push(Doc { summary, terms });
+        }
+        for (p, c) in index.terms.iter_mut().zip(&counts) {
+            p.sides = [Vec::with_capacity(c[0] as usize), Vec::with_capacity(c[1] as usize)];
+        }
+        drop(counts);
+        index.slots.reserve_exact(analysed.len());
+        index.meta.reserve_exact(analysed.len());
+        index.lens.reserve_exact(analysed.len());
+        for doc in analysed {
+            let id = DocId(u32::try_from(index.slots.len()).expect("fewer than 2^32 summaries"));
+            index.slots.push(None);
+            index.meta.push(Meta { len: DEAD, city: 0, traits: Traits::of(&doc.summary) });
+            index.lens.push(DEAD_LEN);
+            index.insert_doc(id, doc);
+        }
+        index
     }
 
     /// Inserts or replaces the summary stored under `summary.key`.
@@ -170,11 +307,17 @@ impl Index {
         if !summary.status.is_shared() {
             return;
         }
-        let doc = Doc::analyze(summary);
+        let terms: Box<[DocTerm]> = analyze(&summary)
+            .into_iter()
+            .map(|t| DocTerm {
+                tf: score::damp(t.weight),
+                original: t.original as u32,
+                term: self.intern(t.key),
+            })
+            .collect();
         let id = self.alloc();
-        self.link(id, &doc);
-        self.by_key.insert(doc.summary.key.clone(), id);
-        self.slots[id.idx()] = Some(doc);
+        self.meta[id.idx()].traits = Traits::of(&summary);
+        self.insert_doc(id, Doc { summary, terms });
     }
 
     /// Removes the summary stored under `key`, returning it.
@@ -182,7 +325,10 @@ impl Index {
         let id = self.by_key.remove(key)?;
         let doc = self.slots[id.idx()].take().expect("by_key names only occupied slots");
         self.unlink(id, &doc);
-        self.free.push(id);
+        self.dead.push(id);
+        if self.dead.len() * 8 >= self.slots.len() {
+            self.purge();
+        }
         Some(doc.summary)
     }
 
@@ -219,62 +365,146 @@ impl Index {
         if query.k == 0 {
             return Vec::new();
         }
+        SCRATCH.with_borrow_mut(|scratch| {
+            let matches = self.top_k(subject_id, key, query, scratch);
+            for &id in &scratch.touched {
+                scratch.score[id as usize] = 0.0;
+                scratch.seen[id as usize] = false;
+            }
+            scratch.touched.clear();
+            matches
+        })
+    }
+
+    /// The body of [`Index::matches_for`], with scratch space that it leaves to be reset.
+    fn top_k<'s>(
+        &'s self,
+        subject_id: DocId,
+        key: &SummaryKey,
+        query: &Query,
+        scratch: &mut Scratch,
+    ) -> Vec<Match> {
         let subject = self.doc(subject_id);
+        let subject_meta = &self.meta[subject_id.idx()];
         let side = Side::of(subject.summary.kind).other();
-        let scorer = Scorer::new(subject, self.idfs(subject, side), self.avg_len(side));
+        let scorer =
+            Scorer::new(subject, subject_meta.traits, self.idfs(subject, side), self.avg_len(side));
+        if scratch.score.len() < self.slots.len() {
+            scratch.score.resize(self.slots.len(), 0.0);
+            scratch.seen.resize(self.slots.len(), false);
+        }
+        let Scratch { score, seen, touched } = scratch;
 
-        // Term-at-a-time accumulation: every document sharing a term or an exact field with the
-        // subject becomes a candidate. Each candidate's sum runs over the subject's terms in key
-        // order, which does not depend on doc ids, so scores are reproducible to the bit.
-        let mut candidates: BTreeMap<DocId, f32> = BTreeMap::new();
+        // Term-at-a-time accumulation: every document sharing a term with the subject becomes
+        // a candidate. Each candidate's sum runs over the subject's terms in key order, which
+        // does not depend on doc ids, so scores are reproducible to the bit.
+        //
+        // The length part of the formula is tabulated for the usual lengths; see
+        // `score::length_norm` for why that gives the same bits.
+        let avg_len = scorer.avg_len();
+        let norms: Vec<f32> =
+            (0..NORM_TABLE).map(|l| score::length_norm(l as f32, avg_len)).collect();
+        let lens = &self.lens[..];
         for (i, term) in subject.terms.iter().enumerate() {
-            let Some(postings) = self.terms.get(&term.key) else { continue };
-            for (&id, &tf) in &postings.sides[side.idx()] {
-                let len = self.doc(id).terms.len();
-                *candidates.entry(id).or_insert(0.0) += scorer.term_part(i, tf, len);
-            }
-        }
-        for field in &subject.fields {
-            for &id in self.fields.get(field).map(|f| &f[side.idx()]).into_iter().flatten() {
-                candidates.entry(id).or_insert(0.0);
+            let (idf, qw) = scorer.term_consts(i);
+            for p in &self.terms[term.term as usize].sides[side.idx()] {
+                let d = p.doc as usize;
+                let len = lens[d];
+                if len == DEAD_LEN {
+                    continue;
+                }
+                let norm = match norms.get(len as usize) {
+                    Some(&norm) => norm,
+                    None => score::length_norm(len as f32, avg_len),
+                };
+                if !seen[d] {
+                    seen[d] = true;
+                    touched.push(p.doc);
+                }
+                score[d] += score::bm25_normed(idf, qw, p.tf, norm);
             }
         }
 
+        let allowed = |id: u32, meta: &Meta| {
+            id != subject_id.0
+                && (query.include_same_city || meta.city != subject_meta.city)
+                && (query.kinds.is_empty() || query.kinds.contains(&meta.traits.kind))
+        };
         // Bounded selection: the heap holds the best k so far with the worst on top.
-        let mut best: BinaryHeap<Reverse<Ranked<'_>>> = BinaryHeap::new();
-        for (id, term_score) in candidates {
-            let doc = self.doc(id);
-            let summary = &doc.summary;
-            let allowed = id != subject_id
-                && (query.include_same_city || summary.key.city != key.city)
-                && (query.kinds.is_empty() || query.kinds.contains(&summary.kind));
-            if !allowed {
-                continue;
-            }
-            let (score, explanation) = scorer.rate(doc, term_score);
+        let mut best: BinaryHeap<Ranked<'s>> = BinaryHeap::new();
+        let offer = |best: &mut BinaryHeap<Ranked<'s>>, id: u32, meta: &Meta, term_score| {
+            let s = scorer.score(&meta.traits, term_score);
             // NB: `Greater` only, so that a NaN min_score admits nothing.
-            if score.partial_cmp(&query.min_score) != Some(Ordering::Greater) {
-                continue;
+            if s.partial_cmp(&query.min_score) != Some(Ordering::Greater) {
+                return;
             }
-            best.push(Reverse(Ranked { score, doc, explanation }));
+            if best.len() >= query.k && best.peek().is_some_and(|w| s < w.score) {
+                return;
+            }
+            let doc = self.doc(DocId(id));
+            best.push(Ranked { score: s, term_score, doc, id });
             if best.len() > query.k {
                 best.pop();
             }
+        };
+        for &id in touched.iter() {
+            let term_score = score[id as usize];
+            // Cheap rejection before the document's traits are read.
+            if best.len() >= query.k
+                && best.peek().is_some_and(|w| scorer.best_case(term_score) < w.score)
+            {
+                continue;
+            }
+            let meta = &self.meta[id as usize];
+            if allowed(id, meta) {
+                offer(&mut best, id, meta, term_score);
+            }
         }
 
-        // Ascending order of `Reverse` is best first.
+        // Documents sharing an exact field but no term score at most `best_case(0.0)`; they
+        // are visited only if that could still place one in the top k (ties included).
+        if subject_meta.traits.fields != 0 {
+            let bound = scorer.best_case(0.0);
+            let hopeless = bound.partial_cmp(&query.min_score) != Some(Ordering::Greater)
+                || (best.len() >= query.k && best.peek().is_some_and(|w| bound < w.score));
+            if !hopeless {
+                for (f, postings) in self.fields.iter().enumerate() {
+                    if subject_meta.traits.fields >> f & 1 == 0 {
+                        continue;
+                    }
+                    for &id in &postings.sides[side.idx()] {
+                        let meta = &self.meta[id as usize];
+                        if meta.len < 0.0 || seen[id as usize] {
+                            continue;
+                        }
+                        seen[id as usize] = true;
+                        touched.push(id);
+                        if allowed(id, meta) {
+                            offer(&mut best, id, meta, 0.0);
+                        }
+                    }
+                }
+            }
+        }
+
+        // Ascending order of `Ranked` (reversed) is best first.
         best.into_sorted_vec()
             .into_iter()
-            .map(|Reverse(r)| Match {
-                subject: key.clone(),
-                subject_kind: subject.summary.kind,
-                counterpart: r.doc.summary.key.clone(),
-                counterpart_kind: r.doc.summary.kind,
-                score: r.score,
-                explanation: Explanation {
-                    shared_terms: scorer.shared_terms(r.doc),
-                    ..r.explanation
-                },
+            .map(|r| {
+                let (score, explanation) =
+                    scorer.rate(r.doc, &self.meta[r.id as usize].traits, r.term_score);
+                debug_assert_eq!(score.to_bits(), r.score.to_bits());
+                Match {
+                    subject: key.clone(),
+                    subject_kind: subject.summary.kind,
+                    counterpart: r.doc.summary.key.clone(),
+                    counterpart_kind: r.doc.summary.kind,
+                    score,
+                    explanation: Explanation {
+                        shared_terms: scorer.shared_terms(r.doc),
+                        ..explanation
+                    },
+                }
             })
             .collect()
     }
@@ -284,9 +514,26 @@ impl Index {
         self.slots[id.idx()].as_ref().expect("postings and by_key name only occupied slots")
     }
 
+    /// The id of a normalised term, interning it if new.
+    fn intern(&mut self, key: Cow<'_, str>) -> u32 {
+        if let Some(&id) = self.term_ids.get(key.as_ref()) {
+            return id;
+        }
+        let id = match self.free_terms.pop() {
+            Some(id) => id,
+            None => {
+                self.terms.push(Postings::default());
+                u32::try_from(self.terms.len() - 1).expect("fewer than 2^32 terms")
+            }
+        };
+        self.term_ids.insert(key.into_owned(), id);
+        id
+    }
+
     /// Number of documents on `side` carrying the normalised term `key`.
+    #[cfg(test)]
     fn df_of_key(&self, key: &str, side: Side) -> usize {
-        self.terms.get(key).map_or(0, |p| p.sides[side.idx()].len())
+        self.term_ids.get(key).map_or(0, |&id| self.terms[id as usize].df[side.idx()] as usize)
     }
 
     /// Number of documents on `side` carrying `term`, as spelt by a summary.
@@ -298,7 +545,11 @@ impl Index {
     /// The idf on `side` of each of the subject's terms, in the subject's term order.
     fn idfs(&self, subject: &Doc, side: Side) -> Vec<f32> {
         let docs = self.stats[side.idx()].docs;
-        subject.terms.iter().map(|t| score::idf(docs, self.df_of_key(&t.key, side))).collect()
+        subject
+            .terms
+            .iter()
+            .map(|t| score::idf(docs, self.terms[t.term as usize].df[side.idx()] as usize))
+            .collect()
     }
 
     /// Average number of distinct terms of the documents on `side`; 1 for an empty side.
@@ -314,43 +565,97 @@ impl Index {
         }
         let id = DocId(u32::try_from(self.slots.len()).expect("fewer than 2^32 summaries"));
         self.slots.push(None);
+        self.meta.push(Meta { len: DEAD, city: 0, traits: Traits::NONE });
+        self.lens.push(DEAD_LEN);
         id
     }
 
-    /// Adds a document's postings and statistics.
-    fn link(&mut self, id: DocId, doc: &Doc) {
+    /// Stores `doc` in the free slot `id` (whose traits are already set) and adds its
+    /// postings and statistics.
+    fn insert_doc(&mut self, id: DocId, doc: Doc) {
         let side = Side::of(doc.summary.kind).idx();
         self.stats[side].docs += 1;
         self.stats[side].terms += doc.terms.len();
         for t in &doc.terms {
-            self.terms.entry(t.key.clone()).or_default().sides[side].insert(id, t.tf);
+            let p = &mut self.terms[t.term as usize];
+            p.sides[side].push(Posting { doc: id.0, tf: t.tf });
+            p.df[side] += 1;
         }
-        for &f in &doc.fields {
-            self.fields.entry(f).or_default()[side].insert(id);
+        for f in &doc.summary.fields {
+            let i = FieldCode::all().position(|g| g == *f).expect("a field code is in all");
+            if self.fields.len() <= i {
+                self.fields.resize(i + 1, FieldPostings::default());
+            }
+            let fp = &mut self.fields[i];
+            // A summary may list a code twice; it is posted once.
+            if fp.sides[side].last() != Some(&id.0) {
+                fp.sides[side].push(id.0);
+                fp.live[side] += 1;
+            }
         }
+        let meta = &mut self.meta[id.idx()];
+        meta.len = doc.terms.len() as f32;
+        self.lens[id.idx()] = u32::try_from(doc.terms.len()).expect("fewer than 2^32 terms");
+        meta.city = doc.summary.key.city.get();
+        self.by_key.insert(doc.summary.key.clone(), id);
+        self.slots[id.idx()] = Some(doc);
     }
 
-    /// Takes back exactly what `link` added, dropping postings lists that become empty.
+    /// Takes back the statistics `insert_doc` added and marks the slot dead; its postings
+    /// stay as tombstones until the next purge.
     fn unlink(&mut self, id: DocId, doc: &Doc) {
         let side = Side::of(doc.summary.kind).idx();
         self.stats[side].docs -= 1;
         self.stats[side].terms -= doc.terms.len();
-        for t in &doc.terms {
-            if let Some(p) = self.terms.get_mut(&t.key) {
-                p.sides[side].remove(&id);
-                if p.sides.iter().all(BTreeMap::is_empty) {
-                    self.terms.remove(&t.key);
+        for t in doc.terms.iter() {
+            let p = &mut self.terms[t.term as usize];
+            p.df[side] -= 1;
+            if p.df == [0, 0] {
+                self.empty_terms.push(t.term);
+            }
+        }
+        let meta = &self.meta[id.idx()];
+        for f in 0..self.fields.len() {
+            if meta.traits.fields >> f & 1 == 1 {
+                self.fields[f].live[side] -= 1;
+            }
+        }
+        self.meta[id.idx()].len = DEAD;
+        self.lens[id.idx()] = DEAD_LEN;
+    }
+
+    /// Sweeps every tombstone out of the postings, retires terms no document carries any
+    /// more, and makes the dead slots free.
+    fn purge(&mut self) {
+        let meta = &self.meta;
+        let live = |doc: u32| meta[doc as usize].len >= 0.0;
+        for p in &mut self.terms {
+            for side in &mut p.sides {
+                if side.iter().any(|e| !live(e.doc)) {
+                    side.retain(|e| live(e.doc));
+                    side.shrink_to_fit();
                 }
             }
         }
-        for f in &doc.fields {
-            if let Some(sides) = self.fields.get_mut(f) {
-                sides[side].remove(&id);
-                if sides.iter().all(BTreeSet::is_empty) {
-                    self.fields.remove(f);
+        for fp in &mut self.fields {
+            for side in &mut fp.sides {
+                if side.iter().any(|&d| !live(d)) {
+                    side.retain(|&d| live(d));
                 }
             }
         }
+        let mut retired: Vec<u32> = std::mem::take(&mut self.empty_terms);
+        retired.sort_unstable();
+        retired.dedup();
+        retired.retain(|&id| self.terms[id as usize].df == [0, 0]);
+        if !retired.is_empty() {
+            self.term_ids.retain(|_, id| retired.binary_search(id).is_err());
+            for &id in &retired {
+                self.terms[id as usize] = Postings::default();
+            }
+            self.free_terms.extend(retired);
+        }
+        self.free.append(&mut self.dead);
     }
 }
 
@@ -375,19 +680,21 @@ impl Default for Query {
     }
 }
 
-/// A candidate during top-k selection, ordered so that greater means better: higher score,
-/// then lower city, then lower pseudonym.
+/// A candidate during top-k selection, ordered so that greater means worse: lower score,
+/// then higher city, then higher pseudonym; so a max-heap keeps the worst on top.
 struct Ranked<'a> {
     score: f32,
+    term_score: f32,
     doc: &'a Doc,
-    explanation: Explanation,
+    id: u32,
 }
 
 impl Ord for Ranked<'_> {
     fn cmp(&self, other: &Self) -> Ordering {
-        self.score
-            .total_cmp(&other.score)
-            .then_with(|| other.doc.summary.key.cmp(&self.doc.summary.key))
+        other
+            .score
+            .total_cmp(&self.score)
+            .then_with(|| self.doc.summary.key.cmp(&other.doc.summary.key))
     }
 }
 
@@ -528,7 +835,7 @@ mod tests {
         assert_eq!(index.df("锂电池", Side::Supply), before_supply);
         assert_eq!(index.df("锂电池", Side::Demand), before_demand);
         assert_eq!(index.df("钠离子", Side::Supply), 0);
-        assert!(!index.terms.contains_key("钠离子"), "empty postings are dropped");
+        assert!(!index.term_ids.contains_key("钠离子"), "empty postings are dropped");
         assert_eq!(index.len(), before_len);
         assert_eq!(index.avg_len(Side::Supply).to_bits(), before_avg.to_bits());
         for subject in index.iter().map(|s| s.key.clone()).collect::<Vec<_>>() {
@@ -547,8 +854,9 @@ mod tests {
         assert_eq!(index.df("隔膜", Side::Supply), 0);
         assert_eq!(index.df("图像识别", Side::Supply), 2);
         let materials = FieldCode::parse("0805").unwrap();
-        assert!(index.fields[&materials][Side::Supply.idx()].is_empty());
-        assert_eq!(index.fields[&materials][Side::Demand.idx()].len(), 1);
+        let materials = FieldCode::all().position(|f| f == materials).unwrap();
+        assert_eq!(index.fields[materials].live[Side::Supply.idx()], 0);
+        assert_eq!(index.fields[materials].live[Side::Demand.idx()], 1);
         let keys = counterparts(&index.matches_for(&subject, &Query::default()));
         assert_eq!(keys, vec![key(HEFEI, 4)]);
 
@@ -643,6 +951,113 @@ mod tests {
         let heaviest = index.get(&key(XIANNING, 1)).unwrap();
         assert_eq!(heaviest.terms[1].term, " ai ", "the stored summary is untouched");
         assert!(matches[0].score.is_finite());
+    }
+
+    /// A pseudo-random index: skewed vocabulary, few fields, every fit attribute, so that
+    /// popular terms, field-only candidates and ties all occur.
+    fn random_summaries(n: u32, mut seed: u64) -> Vec<Summary> {
+        use pilot_model::{BudgetBucket, CooperationMode, Trl};
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let cities = [XIANNING, SHENZHEN, HEFEI, CHENGDU];
+        let codes = ["0805", "0817", "0812", "0808", "0904", "1301"];
+        (0..n)
+            .map(|i| {
+                let kind = [Kind::Demand, Kind::Achievement, Kind::Expert][(next() % 3) as usize];
+                let terms: Vec<(String, f32)> = (0..1 + next() % 12)
+                    .map(|_| {
+                        let t = (next() % 40) * (next() % 40) / 40;
+                        (format!("t{t}"), (1 + next() % 10_000) as f32 / 10_000.0)
+                    })
+                    .collect();
+                let terms: Vec<(&str, f32)> = terms.iter().map(|(t, w)| (t.as_str(), *w)).collect();
+                let fields: Vec<&str> =
+                    (0..next() % 3).map(|_| codes[(next() % 6) as usize]).collect();
+                let city = cities[(next() % 4) as usize];
+                let mut s = summary(kind, city, i % (n / 2), &terms, &fields);
+                s.modes =
+                    CooperationMode::ALL.iter().copied().filter(|_| next() % 4 == 0).collect();
+                s.trl = (next() % 2 == 0).then(|| Trl::new(1 + (next() % 9) as u8).unwrap());
+                s.budget = (next() % 2 == 0)
+                    .then(|| BudgetBucket::ALL[(next() % BudgetBucket::ALL.len() as u64) as usize]);
+                if next() % 20 == 0 {
+                    s.status = Status::Withdrawn;
+                }
+                s
+            })
+            .collect()
+    }
+
+    /// The top k of `key` by brute force: every allowed counterpart that shares a term or an
+    /// exact field, term scores summed in the subject's term order.
+    fn brute_force(index: &Index, key: &SummaryKey, query: &Query) -> Vec<(SummaryKey, u32)> {
+        let sid = index.by_key[key];
+        let subject = index.doc(sid);
+        let smeta = &index.meta[sid.idx()];
+        let side = Side::of(subject.summary.kind).other();
+        let scorer =
+            Scorer::new(subject, smeta.traits, index.idfs(subject, side), index.avg_len(side));
+        let mut all: Vec<(f32, SummaryKey)> = Vec::new();
+        for (k, &id) in &index.by_key {
+            let doc = index.doc(id);
+            let meta = &index.meta[id.idx()];
+            if id == sid
+                || Side::of(doc.summary.kind) != side
+                || (!query.include_same_city && k.city == key.city)
+                || (!query.kinds.is_empty() && !query.kinds.contains(&doc.summary.kind))
+            {
+                continue;
+            }
+            let mut term_score = 0.0f32;
+            let mut shares = smeta.traits.fields & meta.traits.fields != 0;
+            for (i, t) in subject.terms.iter().enumerate() {
+                if let Some(c) = doc.terms.iter().find(|c| c.term == t.term) {
+                    term_score += scorer.term_part(i, c.tf, doc.terms.len() as f32);
+                    shares = true;
+                }
+            }
+            let score = scorer.score(&meta.traits, term_score);
+            if shares && score > query.min_score {
+                all.push((score, k.clone()));
+            }
+        }
+        all.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        all.into_iter().take(query.k).map(|(s, k)| (k, s.to_bits())).collect()
+    }
+
+    #[test]
+    fn pruned_selection_equals_brute_force_and_bulk_build_equals_upserts() {
+        let summaries = random_summaries(1200, 0x5eed_1234);
+        let mut index = Index::new();
+        for s in summaries.iter().cloned() {
+            index.upsert(s);
+        }
+        let bulk = Index::from_summaries(summaries);
+        assert_eq!(bulk.len(), index.len());
+        let queries = [
+            Query::default(),
+            Query { k: 1, ..Query::default() },
+            Query { k: 3, include_same_city: true, ..Query::default() },
+            Query { k: 50, kinds: vec![Kind::Expert], ..Query::default() },
+            Query { min_score: 2.0, ..Query::default() },
+        ];
+        let mut nonempty = 0;
+        for key in index.iter().map(|s| s.key.clone()).collect::<Vec<_>>() {
+            for q in &queries {
+                let got = index.matches_for(&key, q);
+                let want = brute_force(&index, &key, q);
+                let got_keys: Vec<(SummaryKey, u32)> =
+                    got.iter().map(|m| (m.counterpart.clone(), m.score.to_bits())).collect();
+                assert_eq!(got_keys, want, "{key:?} {q:?}");
+                assert_eq!(bulk.matches_for(&key, q), got, "bulk build differs");
+                nonempty += usize::from(!got.is_empty());
+            }
+        }
+        assert!(nonempty > 1000, "the generator must produce matches ({nonempty})");
     }
 
     #[test]

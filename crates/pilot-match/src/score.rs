@@ -27,9 +27,7 @@
 //! The index owns collection statistics (document frequencies, average length) and hands them
 //! in as plain numbers, so everything here is a pure function of its arguments.
 
-use std::cmp::Ordering;
-
-use pilot_model::{CooperationMode, FieldCode, Kind, SummaryKey, Trl};
+use pilot_model::{CooperationMode, FieldCode, Kind, Summary, SummaryKey, Trl};
 
 use crate::index::Doc;
 
@@ -121,13 +119,105 @@ pub(crate) fn idf(docs: usize, df: usize) -> f32 {
 /// NB: length counts distinct terms rather than summing weights, so that the collection's
 /// average is an exact ratio of integers and cannot drift with the order of updates.
 pub(crate) fn bm25(idf: f32, qw: f32, dw: f32, len: f32, avg_len: f32) -> f32 {
-    idf * (qw * dw * (K1 + 1.0)) / (dw + K1 * (1.0 - B + B * len / avg_len))
+    bm25_normed(idf, qw, dw, length_norm(len, avg_len))
+}
+
+/// The length part of BM25's denominator, `K1 × (1 − B + B × len / avg_len)`, which a query
+/// can tabulate by length.
+///
+/// NB: [`bm25`] is exactly `bm25_normed(.., length_norm(..))`: the same operations in the same
+/// order, each rounded to f32, so a tabulated norm gives the same bits.
+pub(crate) fn length_norm(len: f32, avg_len: f32) -> f32 {
+    K1 * (1.0 - B + B * len / avg_len)
+}
+
+/// [`bm25`] with its length part already computed by [`length_norm`].
+#[inline]
+pub(crate) fn bm25_normed(idf: f32, qw: f32, dw: f32, norm: f32) -> f32 {
+    idf * (qw * dw * (K1 + 1.0)) / (dw + norm)
+}
+
+/// What the field and fit parts of a score need to know about one summary, as bit sets and
+/// small integers, so that scoring a candidate reads no strings and allocates nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Traits {
+    /// Its kind.
+    pub(crate) kind: Kind,
+    /// Bit `i` set if it carries the field code `FieldCode::all().nth(i)`.
+    pub(crate) fields: u128,
+    /// Bit `c` set if it carries a field code of the two-digit category `c`.
+    pub(crate) categories: u128,
+    /// Bit `i` set if it lists `CooperationMode::ALL[i]`.
+    pub(crate) modes: u32,
+    /// Its readiness level, if it states one.
+    pub(crate) trl: Option<Trl>,
+    /// Its budget bucket's rank, if it states one.
+    pub(crate) budget: Option<usize>,
+}
+
+impl Traits {
+    /// Placeholder traits of a slot that holds no summary.
+    pub(crate) const NONE: Traits =
+        Traits { kind: Kind::Demand, fields: 0, categories: 0, modes: 0, trl: None, budget: None };
+
+    /// The traits of `summary`.
+    pub(crate) fn of(summary: &Summary) -> Traits {
+        let mut fields = 0u128;
+        let mut categories = 0u128;
+        for &f in &summary.fields {
+            let i =
+                FieldCode::all().position(|g| g == f).expect("a field code is in FieldCode::all");
+            fields |= 1 << i;
+            categories |= 1 << category_number(f);
+        }
+        let mut modes = 0u32;
+        for m in &summary.modes {
+            let i = CooperationMode::ALL.iter().position(|a| a == m).expect("a mode is in ALL");
+            modes |= 1 << i;
+        }
+        Traits {
+            kind: summary.kind,
+            fields,
+            categories,
+            modes,
+            trl: summary.trl,
+            budget: summary.budget.map(|b| b.rank()),
+        }
+    }
+
+    /// The exact field codes in the set, in code order.
+    fn field_codes(self) -> impl Iterator<Item = FieldCode> {
+        FieldCode::all().enumerate().filter(move |(i, _)| self.fields >> i & 1 == 1).map(|(_, f)| f)
+    }
+}
+
+/// A field code's two-digit category as a number below 100; equal numbers mean equal
+/// categories.
+fn category_number(f: FieldCode) -> u32 {
+    f.category().bytes().fold(0, |n, b| n * 10 + u32::from(b.wrapping_sub(b'0') % 10))
+}
+
+/// The field and fit facts of one subject–candidate pair, from which the score's non-term
+/// parts follow.
+#[derive(Debug, Clone, Copy)]
+struct Fit {
+    /// They share an exact field code.
+    exact_field: bool,
+    /// They share a discipline category.
+    same_category: bool,
+    /// They share a cooperation mode.
+    mode: bool,
+    /// The achievement of a demand–achievement pair is at least [`READY_TRL`].
+    ready: bool,
+    /// The demand's budget covers the achievement's price.
+    budget: bool,
 }
 
 /// Scores candidates from the other side against one subject, with the collection statistics
 /// fixed for the duration of a query.
 pub(crate) struct Scorer<'a> {
     subject: &'a Doc,
+    traits: Traits,
     /// The idf of each of the subject's terms on the candidates' side.
     idf: Vec<f32>,
     /// The average length of documents on the candidates' side.
@@ -138,17 +228,96 @@ pub(crate) struct Scorer<'a> {
 }
 
 impl<'a> Scorer<'a> {
-    /// A scorer for `subject`; `idf` runs parallel to `subject.terms`.
-    pub(crate) fn new(subject: &'a Doc, idf: Vec<f32>, avg_len: f32) -> Self {
+    /// A scorer for `subject`, whose traits are `traits`; `idf` runs parallel to
+    /// `subject.terms`.
+    pub(crate) fn new(subject: &'a Doc, traits: Traits, idf: Vec<f32>, avg_len: f32) -> Self {
         debug_assert_eq!(idf.len(), subject.terms.len());
         let scale = subject.terms.iter().zip(&idf).map(|(t, idf)| idf * t.tf).sum();
-        Scorer { subject, idf, avg_len, scale }
+        Scorer { subject, traits, idf, avg_len, scale }
     }
 
     /// The contribution of the subject's `i`-th term to a candidate whose damped weight for
-    /// it is `tf` and which has `len` distinct terms.
-    pub(crate) fn term_part(&self, i: usize, tf: f32, len: usize) -> f32 {
-        bm25(self.idf[i], self.subject.terms[i].tf, tf, len as f32, self.avg_len)
+    /// it is `tf` and which has `len` distinct terms (as a float, exactly).
+    #[inline]
+    pub(crate) fn term_part(&self, i: usize, tf: f32, len: f32) -> f32 {
+        bm25(self.idf[i], self.subject.terms[i].tf, tf, len, self.avg_len)
+    }
+
+    /// The field and fit facts of a candidate with traits `other`.
+    #[inline]
+    fn fit(&self, other: &Traits) -> Fit {
+        let me = &self.traits;
+        let pair = match (me.kind, other.kind) {
+            (Kind::Demand, Kind::Achievement) => Some((me, other)),
+            (Kind::Achievement, Kind::Demand) => Some((other, me)),
+            _ => None,
+        };
+        let (ready, budget) = pair.map_or((false, false), |(demand, achievement)| {
+            let ready = achievement.trl.is_some_and(|t| t.get() >= READY_TRL);
+            let budget =
+                matches!((demand.budget, achievement.budget), (Some(b), Some(p)) if b >= p);
+            (ready, budget)
+        });
+        Fit {
+            exact_field: me.fields & other.fields != 0,
+            same_category: me.categories & other.categories != 0,
+            mode: me.modes & other.modes != 0,
+            ready,
+            budget,
+        }
+    }
+
+    /// The field score and fit score of a pair.
+    ///
+    /// NB: the operations and their order are those of the original formula, so that scores
+    /// are the same to the bit; every step is monotonic in the facts.
+    #[inline]
+    fn parts(&self, fit: Fit) -> (f32, f32) {
+        let field_points = if fit.exact_field {
+            1.0
+        } else if fit.same_category {
+            SAME_CATEGORY
+        } else {
+            0.0
+        };
+        let field_score = FIELD_SHARE * field_points * self.scale;
+        let mut fit_points = if fit.mode { MODE_BONUS } else { 0.0 };
+        if fit.ready {
+            fit_points += TRL_BONUS;
+        }
+        if fit.budget {
+            fit_points += BUDGET_BONUS;
+        }
+        (field_score, fit_points * self.scale)
+    }
+
+    /// The total score of a candidate with traits `other` whose term score has been summed
+    /// from the postings; the same number [`Scorer::rate`] returns.
+    #[inline]
+    pub(crate) fn score(&self, other: &Traits, term_score: f32) -> f32 {
+        let (field_score, fit_score) = self.parts(self.fit(other));
+        term_score + field_score + fit_score
+    }
+
+    /// The highest score a candidate whose term score is at most `term_score` can reach: an
+    /// exact field and every fit bonus. Exact, because each step of the score is monotonic.
+    #[inline]
+    pub(crate) fn best_case(&self, term_score: f32) -> f32 {
+        let all =
+            Fit { exact_field: true, same_category: true, mode: true, ready: true, budget: true };
+        let (field_score, fit_score) = self.parts(all);
+        term_score + field_score + fit_score
+    }
+
+    /// The subject's `i`-th term's idf and damped weight.
+    #[inline]
+    pub(crate) fn term_consts(&self, i: usize) -> (f32, f32) {
+        (self.idf[i], self.subject.terms[i].tf)
+    }
+
+    /// The average length on the candidates' side.
+    pub(crate) fn avg_len(&self) -> f32 {
+        self.avg_len
     }
 
     /// The total score and the explanation, less its shared terms, of a candidate whose
@@ -156,53 +325,34 @@ impl<'a> Scorer<'a> {
     ///
     /// Shared terms are left out because only the top k need them; see
     /// [`Scorer::shared_terms`].
-    pub(crate) fn rate(&self, candidate: &Doc, term_score: f32) -> (f32, Explanation) {
-        let (subject, other) = (&self.subject.summary, &candidate.summary);
-
-        let shared_fields = intersect(&self.subject.fields, &candidate.fields);
-        let same_category = self
-            .subject
-            .fields
-            .iter()
-            .any(|a| candidate.fields.iter().any(|b| a.category() == b.category()));
-        let field_points = if !shared_fields.is_empty() {
-            1.0
-        } else if same_category {
-            SAME_CATEGORY
-        } else {
-            0.0
-        };
-        let field_score = FIELD_SHARE * field_points * self.scale;
+    pub(crate) fn rate(
+        &self,
+        candidate: &Doc,
+        other: &Traits,
+        term_score: f32,
+    ) -> (f32, Explanation) {
+        let (subject, other_summary) = (&self.subject.summary, &candidate.summary);
+        let fit = self.fit(other);
+        let (field_score, fit_score) = self.parts(fit);
 
         let mut subject_modes = subject.modes.clone();
         subject_modes.sort_unstable();
         subject_modes.dedup();
         let mode_overlap: Vec<CooperationMode> =
-            subject_modes.into_iter().filter(|m| other.modes.contains(m)).collect();
-        let mut fit_points = if mode_overlap.is_empty() { 0.0 } else { MODE_BONUS };
-        let pair = match (subject.kind, other.kind) {
-            (Kind::Demand, Kind::Achievement) => Some((subject, other)),
-            (Kind::Achievement, Kind::Demand) => Some((other, subject)),
+            subject_modes.into_iter().filter(|m| other_summary.modes.contains(m)).collect();
+        let trl = match (subject.kind, other_summary.kind) {
+            (Kind::Demand, Kind::Achievement) => other_summary.trl,
+            (Kind::Achievement, Kind::Demand) => subject.trl,
             _ => None,
         };
-        let trl = pair.and_then(|(_, achievement)| achievement.trl);
-        if let Some((demand, achievement)) = pair {
-            if trl.is_some_and(|t| t.get() >= READY_TRL) {
-                fit_points += TRL_BONUS;
-            }
-            if let (Some(budget), Some(price)) = (demand.budget, achievement.budget)
-                && budget.rank() >= price.rank()
-            {
-                fit_points += BUDGET_BONUS;
-            }
-        }
-        let fit_score = fit_points * self.scale;
 
         let score = term_score + field_score + fit_score;
         let explanation = Explanation {
             shared_terms: Vec::new(),
-            shared_fields,
-            same_category,
+            shared_fields: Traits { fields: self.traits.fields & other.fields, ..*other }
+                .field_codes()
+                .collect(),
+            same_category: fit.same_category,
             trl,
             mode_overlap,
             term_score,
@@ -215,19 +365,12 @@ impl<'a> Scorer<'a> {
     /// The terms the subject shares with `candidate`, in the subject's own words, largest
     /// contribution first (ties by normalised term), at most [`MAX_EXPLAINED_TERMS`].
     pub(crate) fn shared_terms(&self, candidate: &Doc) -> Vec<String> {
-        let len = candidate.terms.len();
+        let len = candidate.terms.len() as f32;
         let mut shared: Vec<(f32, usize)> = Vec::new();
-        let (mut i, mut j) = (0, 0);
-        // Both term lists are sorted by key and free of duplicates: a linear merge finds them.
-        while let (Some(a), Some(b)) = (self.subject.terms.get(i), candidate.terms.get(j)) {
-            match a.key.cmp(&b.key) {
-                Ordering::Less => i += 1,
-                Ordering::Greater => j += 1,
-                Ordering::Equal => {
-                    shared.push((self.term_part(i, b.tf, len), i));
-                    i += 1;
-                    j += 1;
-                }
+        // The subject's terms are in key order and both lists are free of duplicates.
+        for (i, a) in self.subject.terms.iter().enumerate() {
+            if let Some(b) = candidate.terms.iter().find(|b| b.term == a.term) {
+                shared.push((self.term_part(i, b.tf, len), i));
             }
         }
         // Ties keep key order because `i` follows it.
@@ -238,11 +381,6 @@ impl<'a> Scorer<'a> {
             .map(|(_, i)| self.subject.spelling(&self.subject.terms[i]).to_owned())
             .collect()
     }
-}
-
-/// The codes present in both sorted, duplicate-free lists, in order.
-fn intersect(a: &[FieldCode], b: &[FieldCode]) -> Vec<FieldCode> {
-    a.iter().filter(|c| b.binary_search(c).is_ok()).copied().collect()
 }
 
 #[cfg(test)]
