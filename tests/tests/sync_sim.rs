@@ -111,19 +111,8 @@ struct Hub {
 
 impl Hub {
     fn open(dir: &Path) -> Hub {
-        // sled's background threads may hold the previous instance's file lock for a moment.
-        let mut tries = 0;
-        let db = loop {
-            match Db::open(dir) {
-                Ok(db) => break db,
-                Err(e) if tries < 200 => {
-                    tries += 1;
-                    let _ = e;
-                    std::thread::sleep(std::time::Duration::from_millis(10));
-                }
-                Err(e) => panic!("reopening the hub store: {e}"),
-            }
-        };
+        // (Db::open waits out the lock the previous instance's flusher may still hold.)
+        let db = Db::open(dir).unwrap();
         let store = HubStore::open(&db).unwrap();
         store.recompute_digests().unwrap();
         let matcher = Arc::new(Matcher::rebuild(store.live_summaries().unwrap()));

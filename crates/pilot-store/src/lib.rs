@@ -38,16 +38,32 @@ pub struct Db {
 
 impl Db {
     /// Opens (creating if needed) the database in `dir`.
+    ///
+    /// A store still locked by a process that is exiting (or by sled's background flusher of a
+    /// handle just dropped in this process) is retried for up to three seconds before the
+    /// lock error is returned.
     pub fn open(dir: &Path) -> Result<Self> {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-        let db = sled::Config::new()
-            .path(dir)
-            .mode(sled::Mode::HighThroughput)
-            // sled's own periodic flush stays on as a backstop; durability points call flush().
-            .flush_every_ms(Some(1000))
-            .open()
-            .map_err(|e| Error::from_sled(dir, e))?;
-        Ok(Db { db, path: dir.to_owned() })
+        let started = std::time::Instant::now();
+        loop {
+            let opened = sled::Config::new()
+                .path(dir)
+                .mode(sled::Mode::HighThroughput)
+                // sled's own periodic flush stays on as a backstop; durability points call flush().
+                .flush_every_ms(Some(1000))
+                .open();
+            match opened {
+                Ok(db) => return Ok(Db { db, path: dir.to_owned() }),
+                // sled reports the lock as an IO error of kind Other with this text.
+                Err(sled::Error::Io(e))
+                    if e.to_string().contains("could not acquire lock")
+                        && started.elapsed() < std::time::Duration::from_secs(3) =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Err(e) => return Err(Error::from_sled(dir, e)),
+            }
+        }
     }
 
     /// Writes everything to the device: sled's flush, then `fdatasync` of every store file.
