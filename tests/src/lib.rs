@@ -33,6 +33,27 @@ pub struct Binaries {
     pub pilotctl: PathBuf,
 }
 
+/// `cargo` for building the workspace from inside a test or bench process.
+///
+/// NB: `cargo` from PATH, not $CARGO: under rustup, $CARGO can name another toolchain's cargo
+/// than the pinned one, and the two invalidate each other's build fingerprints. Cargo's
+/// per-package variables leak into this process; ring's build script watches CARGO_PKG_NAME, so
+/// passing them on would rebuild it (and everything above it).
+fn workspace_cargo() -> Command {
+    let mut cmd = Command::new("cargo");
+    for (k, _) in std::env::vars_os() {
+        if let Some(k) = k.to_str()
+            && (k.starts_with("CARGO_PKG_")
+                || k.starts_with("CARGO_MANIFEST_")
+                || k.starts_with("CARGO_CRATE_")
+                || k == "CARGO_PRIMARY_PACKAGE")
+        {
+            cmd.env_remove(k);
+        }
+    }
+    cmd
+}
+
 /// Builds (once per test process) and returns the binaries.
 ///
 /// NB: this runs the same `cargo build --workspace --bins` as `scripts/test`, so under the test
@@ -42,22 +63,7 @@ pub fn binaries() -> &'static Binaries {
     static BINS: OnceLock<Binaries> = OnceLock::new();
     BINS.get_or_init(|| {
         let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-        // NB: `cargo` from PATH, not $CARGO: under rustup, $CARGO can name another toolchain's
-        // cargo than the pinned one, and the two invalidate each other's build fingerprints.
-        let mut cmd = Command::new("cargo");
-        // Cargo's per-package variables leak into this process; ring's build script watches
-        // CARGO_PKG_NAME, so passing them on would rebuild it (and everything above it).
-        for (k, _) in std::env::vars_os() {
-            if let Some(k) = k.to_str()
-                && (k.starts_with("CARGO_PKG_")
-                    || k.starts_with("CARGO_MANIFEST_")
-                    || k.starts_with("CARGO_CRATE_")
-                    || k == "CARGO_PRIMARY_PACKAGE")
-            {
-                cmd.env_remove(k);
-            }
-        }
-        let status = cmd
+        let status = workspace_cargo()
             .current_dir(&workspace)
             .args(["build", "--workspace", "--bins", "--quiet"])
             .status()
@@ -721,19 +727,7 @@ pub fn binaries_release() -> &'static Binaries {
     static BINS: OnceLock<Binaries> = OnceLock::new();
     BINS.get_or_init(|| {
         let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-        // As in `binaries`: cargo from PATH, without the per-package variables of this process.
-        let mut cmd = Command::new("cargo");
-        for (k, _) in std::env::vars_os() {
-            if let Some(k) = k.to_str()
-                && (k.starts_with("CARGO_PKG_")
-                    || k.starts_with("CARGO_MANIFEST_")
-                    || k.starts_with("CARGO_CRATE_")
-                    || k == "CARGO_PRIMARY_PACKAGE")
-            {
-                cmd.env_remove(k);
-            }
-        }
-        let out = cmd
+        let out = workspace_cargo()
             .current_dir(&workspace)
             .args(["build", "--release", "--workspace", "--bins", "--message-format=json"])
             .stderr(Stdio::inherit())
