@@ -180,15 +180,12 @@ impl Bound {
                     }
                 }),
             );
-            let metrics_shutdown = shutdown.clone();
-            tracker.spawn(async move {
-                let served = axum::serve(metrics_listener, app)
-                    .with_graceful_shutdown(metrics_shutdown.cancelled_owned())
-                    .await;
-                if let Err(e) = served {
-                    tracing::warn!(error = %e, "metrics endpoint stopped");
-                }
-            });
+            spawn_served(
+                &tracker,
+                "metrics endpoint",
+                axum::serve(metrics_listener, app)
+                    .with_graceful_shutdown(shutdown.clone().cancelled_owned()),
+            );
             let ready_metrics = cfg.data_dir.join("ready.metrics");
             std::fs::write(&ready_metrics, metrics_addr.to_string())
                 .map_err(|source| Error::Io { path: ready_metrics.clone(), source })?;
@@ -203,15 +200,11 @@ impl Bound {
         let https = crate::http::TlsListener::new(http, acceptor, shutdown.child_token());
         let app = crate::http::router(national_api, registry)
             .into_make_service_with_connect_info::<crate::http::Peer>();
-        let http_shutdown = shutdown.clone();
-        tracker.spawn(async move {
-            let served = axum::serve(https, app)
-                .with_graceful_shutdown(http_shutdown.cancelled_owned())
-                .await;
-            if let Err(e) = served {
-                tracing::warn!(error = %e, "national https api stopped");
-            }
-        });
+        spawn_served(
+            &tracker,
+            "national https api",
+            axum::serve(https, app).with_graceful_shutdown(shutdown.clone().cancelled_owned()),
+        );
         let ready_http = cfg.data_dir.join("ready.http");
         std::fs::write(&ready_http, http_addr.to_string())
             .map_err(|source| Error::Io { path: ready_http.clone(), source })?;
@@ -260,4 +253,18 @@ impl Bound {
         info!("hub stopped");
         served.map_err(|e| Error::Bind { addr: local_addr, source: std::io::Error::other(e) })
     }
+}
+
+/// Runs an HTTP server future on the tracker, logging (not failing) if it stops with an error.
+fn spawn_served(
+    tracker: &TaskTracker,
+    what: &'static str,
+    served: impl std::future::IntoFuture<Output = std::io::Result<()>, IntoFuture: Send + 'static>,
+) {
+    let served = served.into_future();
+    tracker.spawn(async move {
+        if let Err(e) = served.await {
+            tracing::warn!(error = %e, "{what} stopped");
+        }
+    });
 }

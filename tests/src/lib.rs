@@ -206,17 +206,7 @@ pub fn start_hub_on(
     listen: &str,
     extra: &str,
 ) -> anyhow::Result<Process> {
-    std::fs::create_dir_all(dir)?;
-    let cfg = dir.join("hub.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "data_dir = {:?}\nlisten = {listen:?}\nhttp_listen = \"127.0.0.1:0\"\nmetrics_listen = \"127.0.0.1:0\"\nshutdown_grace_secs = 5\n{}",
-            dir.display().to_string(),
-            tls_toml(&pki.tls(Identity::Hub))
-        ) + extra,
-    )?;
-    Process::start(&binaries().hub, &cfg, dir, Duration::from_secs(60))
+    start_hub_from(binaries(), pki, dir, listen, extra)
 }
 
 /// A loopback address with a port that was free a moment ago.
@@ -243,18 +233,10 @@ pub fn start_node_with(
     dir: &Path,
     extra: &str,
 ) -> anyhow::Result<Process> {
-    std::fs::create_dir_all(dir)?;
-    let code = pilot_model::CityCode::parse(city)?;
-    let cfg = dir.join("node.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "{extra}city = \"{city}\"\ndata_dir = {:?}\nlisten = \"127.0.0.1:0\"\nhttp_listen = \"127.0.0.1:0\"\nshutdown_grace_secs = 5\n[hub]\nurl = \"https://{hub_addr}\"\n[sync]\nbackoff_min_ms = 50\nbackoff_max_ms = 1000\nidle_poll_ms = 200\nanti_entropy_secs = 2\n{}",
-            dir.display().to_string(),
-            tls_toml(&pki.tls(Identity::City(code)))
-        ),
-    )?;
-    Process::start(&binaries().node, &cfg, dir, Duration::from_secs(60))
+    // Fast reconnects, polls and digest checks, so that tests converge in seconds.
+    let sync =
+        "backoff_min_ms = 50\nbackoff_max_ms = 1000\nidle_poll_ms = 200\nanti_entropy_secs = 2";
+    start_node_from(binaries(), pki, city, hub_addr, dir, sync, extra)
 }
 
 /// A hub and nodes in one temporary directory.
@@ -771,7 +753,7 @@ pub fn start_hub_from(
     std::fs::write(
         &cfg,
         format!(
-            "data_dir = {:?}\nlisten = {listen:?}\nshutdown_grace_secs = 5\n{}",
+            "data_dir = {:?}\nlisten = {listen:?}\nhttp_listen = \"127.0.0.1:0\"\nmetrics_listen = \"127.0.0.1:0\"\nshutdown_grace_secs = 5\n{}",
             dir.display().to_string(),
             tls_toml(&pki.tls(Identity::Hub))
         ) + extra,
