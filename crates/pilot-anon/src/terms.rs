@@ -407,8 +407,11 @@ impl Vocabulary {
         {
             // Most texts have only words met before; emitting waits until that is known.
             let cache = self.read_cache();
-            let known: Option<Vec<&Arc<[Term]>>> =
-                tokens.iter().map(|t| cache.word(t.word)).collect();
+            let known: Option<Vec<&Arc<[Term]>>> = tokens
+                .iter()
+                .filter(|t| !yields_nothing(t.word))
+                .map(|t| cache.word(t.word))
+                .collect();
             if let Some(known) = known {
                 known.into_iter().flat_map(|terms| terms.iter()).for_each(&mut emit);
                 return;
@@ -552,6 +555,13 @@ static SURNAME_SET: LazyLock<Vec<char>> = LazyLock::new(|| {
     v.dedup();
     v
 });
+
+/// Whether a jieba token certainly yields no term: a single character (a punctuation mark, a
+/// space, a function word such as 的) is below every term's minimum length and has no parts.
+fn yields_nothing(word: &str) -> bool {
+    let mut chars = word.chars();
+    chars.next().is_none() || chars.next().is_none()
+}
 
 /// Normalises one jieba token into zero or more terms, pushed onto `out`.
 fn normalize_token(raw: &str, out: &mut Vec<String>) {
@@ -802,6 +812,20 @@ mod tests {
         for t in ["雷达", "涂覆", "工艺"] {
             assert!(terms.iter().any(|x| x == t), "{t} missing from {terms:?}");
         }
+    }
+
+    #[test]
+    fn single_characters_yield_no_term_whatever_their_tag() {
+        let v = crate::anonymize::tests::anonymizer().vocabulary();
+        for c in
+            ["的", "王", "欧", "池", "Ｇ", "５", "a", "Z", "7", "，", "。", " ", "\n", "₂", "@"]
+        {
+            assert!(yields_nothing(c), "{c:?}");
+            for tag in ["x", "n", "nr", "nt", "eng", "m"] {
+                assert!(v.word_terms(c, tag).is_empty(), "{c:?} tagged {tag}");
+            }
+        }
+        assert!(!yields_nothing("电池") && !yields_nothing("5g") && yields_nothing(""));
     }
 
     #[test]
