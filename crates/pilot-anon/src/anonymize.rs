@@ -679,8 +679,7 @@ pub(crate) mod tests {
 
     #[test]
     fn too_few_terms_are_withheld() {
-        let r =
-            simple_demand(Status::Open, "联系人：王建国，电话13871234567。我们需要研究一种方法。");
+        let r = simple_demand(Status::Open, "联系人：王建国，电话13871234567。我们希望对接。");
         let out = anonymizer().anonymize(&r, TODAY);
         let Outcome::Withhold { reason, .. } = &out else { panic!("{out:?}") };
         assert_eq!(*reason, HoldReason::TooFewTerms { found: 1, needed: Anonymizer::MIN_TERMS });

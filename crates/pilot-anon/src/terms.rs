@@ -26,8 +26,15 @@ pub(crate) const TEXT_BOOST: f64 = 1.0;
 /// Weights are rounded to this many steps of (0, 1], so that summaries are byte-stable.
 const WEIGHT_STEPS: u32 = 10_000;
 
-/// Words that say nothing about the technology: function words, boilerplate of abstracts and
-/// requests, and contact vocabulary.
+/// Words that say nothing about the technology: function words, the discourse boilerplate of
+/// abstracts and requests, and contact vocabulary.
+///
+/// NB: generic nouns and verbs of research and business (研究, 方法, 技术, 处理, 企业, 市场,
+/// 社会, 信用, 服务, 团队, 项目, 专利) are deliberately not stop words. In the titles of the
+/// social and management sciences they are the topic (企业社会责任, 信用风险, 公司治理, 团队激励,
+/// 项目管理), and the hub's BM25 already gives a word that most summaries carry almost no weight.
+/// Dropping them cost about 7% of recall@10 on the NSFC set of the quality benchmark (DEV split)
+/// and gained nothing on CSL.
 #[rustfmt::skip]
 const STOP_WORDS: &[&str] = &[
     // Chinese function words.
@@ -38,27 +45,23 @@ const STOP_WORDS: &[&str] = &[
     "她", "它", "它们", "自己", "一种", "一个", "一些", "一定", "一般", "一直", "以及", "及其",
     "并且", "而且", "因此", "所以", "然而", "但是", "如果", "由于", "为了", "进而", "从而", "此外",
     "另外", "其中", "同时", "以上", "以下", "之一", "之间", "其他", "其它", "可以", "能够", "可能",
-    "已经", "正在", "目前", "现在", "当前", "具有", "主要", "相关", "包括", "利用", "使用", "用于",
-    "对于", "关于", "根据", "按照", "通过", "采用", "运用", "基于", "进行", "实现", "表明", "影响",
-    "问题", "结果", "方法", "分析", "研究", "应用", "提出", "本文", "技术", "需求", "较好", "良好",
-    "较高", "较低", "更加", "非常", "不同", "多种", "各种", "显著", "有效", "提高", "提升", "获得",
-    "取得", "得到", "发现", "认为", "作为", "成为", "存在", "需要", "要求", "希望", "寻求", "开展",
-    "完成", "探讨", "讨论", "介绍", "综述", "进展", "研究进展", "研究成果", "领域", "方面", "方式",
-    "情况", "过程", "工作", "内容", "水平", "能力", "特点", "优点", "新型", "一体", "开发", "研制",
-    "解决", "针对", "面向", "涉及", "形成", "建立", "构建", "提供", "具备", "达到", "国内", "国外",
-    "国际", "行业", "市场", "领先", "先进", "自主", "合作", "企业", "公司", "单位", "团队", "成果",
-    "专家", "项目", "本项目", "本研究", "本发明", "本成果", "本公司", "课题",
+    "已经", "正在", "目前", "现在", "当前", "基于", "面向", "利用", "使用",
+    // Discourse boilerplate of abstracts and requests.
+    "具有", "主要", "相关", "包括", "用于", "对于", "关于", "根据", "按照", "通过", "采用", "运用",
+    "进行", "实现", "表明", "结果", "提出", "本文", "较好", "良好", "较高", "较低", "更加", "非常",
+    "多种", "各种", "显著", "获得", "取得", "得到", "发现", "认为", "作为", "成为", "存在", "需要",
+    "要求", "希望", "寻求", "开展", "完成", "探讨", "讨论", "介绍", "综述", "进展", "研究进展",
+    "研究成果", "优点", "一体", "研制", "针对", "涉及", "提供", "具备", "达到", "领先", "单位",
+    "成果", "专家", "本项目", "本研究", "本发明", "本成果", "本公司", "课题",
     // Intellectual-property and money boilerplate.
-    "专利", "发明专利", "授权", "申请", "知识产权", "万元", "亿元", "元", "万", "亿", "年", "月",
-    "日",
+    "发明", "发明专利", "授权", "申请", "万元", "亿元", "元", "万", "亿", "年", "月", "日",
     // Contact vocabulary.
     "联系", "联系人", "电话", "手机", "邮箱", "地址", "微信", "传真", "教授", "博士", "老师",
-    "研究员", "工程师", "身份证", "身份", "代码", "信用", "统一", "社会", "网址", "官网", "主页",
-    "邮编", "座机", "对接", "详见", "简称", "已有", "申请号", "专利号", "微信号", "号码",
-    "联系电话", "联系方式", "我司", "我校", "我院", "课题组",
+    "研究员", "工程师", "身份证", "网址", "官网", "主页", "邮编", "座机", "对接", "详见", "简称",
+    "已有", "申请号", "专利号", "微信号", "号码", "联系电话", "联系方式", "我司", "我校", "我院", "课题组",
     // Generic verbs and adverbs that survive segmentation of requests and abstracts.
-    "从事", "长期", "处理", "现有", "兼顾", "可提供", "承接", "均可", "已获",
-    "已获授权", "获授权", "经过", "结果表明", "研究表明", "实验表明", "发明", "服务",
+    "从事", "长期", "现有", "兼顾", "可提供", "承接", "均可", "已获", "已获授权", "获授权", "经过",
+    "结果表明", "研究表明", "实验表明",
     // English function words and abstract boilerplate.
     "a", "an", "the", "of", "and", "or", "for", "with", "in", "on", "to", "by", "we", "our", "us",
     "this", "that", "these", "those", "is", "are", "was", "were", "be", "been", "being", "it",
@@ -759,7 +762,7 @@ mod tests {
     #[test]
     fn filters_drop_numbers_single_characters_and_long_digit_runs() {
         for t in [
-            "3.5", "2021", "池", "x", "138712", "ab12345", "，", "研究", "based", "-", "两条",
+            "3.5", "2021", "池", "x", "138712", "ab12345", "，", "本文", "based", "-", "两条",
             "余台", "1h", "20hz", "3.5mm",
         ] {
             assert!(norm(t).is_empty(), "{t} should be dropped");
@@ -779,7 +782,7 @@ mod tests {
             Some("solid state battery".into())
         );
         assert_eq!(normalize_keyword("锂离子电池"), Some("锂离子电池".into()));
-        assert_eq!(normalize_keyword("研究"), None);
+        assert_eq!(normalize_keyword("本文"), None);
         assert_eq!(normalize_keyword("a@b"), None);
         assert_eq!(normalize_keyword("2021"), None);
     }
@@ -839,15 +842,17 @@ mod tests {
     }
 
     #[test]
-    fn stop_words_include_the_generic_research_vocabulary() {
-        for w in [
-            "研究", "方法", "分析", "基于", "应用", "问题", "结果", "本文", "提出", "进行", "通过",
-            "采用", "我们", "一种", "以及", "实现", "表明", "影响", "及其", "技术", "需求", "the",
-            "of", "and", "a", "an", "for", "with", "in", "on", "to", "by", "we", "this", "that",
-            "is", "are", "based", "using", "method", "paper",
-        ] {
+    fn stop_words_are_function_words_and_boilerplate_but_not_topics() {
+        let chinese = ["本文", "提出", "进行", "通过", "采用", "我们", "一种", "以及", "实现"];
+        let more = ["表明", "及其", "基于", "面向", "结果", "电话", "联系人", "发明"];
+        let english = ["the", "of", "and", "a", "for", "with", "we", "based", "method", "paper"];
+        for w in chinese.iter().chain(&more).chain(&english) {
             assert!(is_stop_word(w), "{w}");
         }
-        assert!(!is_stop_word("锂电池"));
+        // Generic in engineering, the topic in management: 企业社会责任, 信用风险, 团队激励.
+        let topics = ["锂电池", "研究", "技术", "处理", "企业", "社会", "信用", "服务", "团队"];
+        for w in topics {
+            assert!(!is_stop_word(w), "{w}");
+        }
     }
 }
