@@ -96,6 +96,11 @@ pub struct SyncConfig {
     /// the hub's `limits.max_reconcile_entries`.
     #[serde(default = "default_reconcile_chunk")]
     pub reconcile_chunk: usize,
+    /// Most summaries anonymized ahead of sending and held in memory (a few KB each), so that
+    /// a backlog (e.g. after a hub outage) drains without waiting for segmentation and held-back
+    /// records show up right after import; 0 anonymizes only at send time.
+    #[serde(default = "default_prepare_ahead")]
+    pub prepare_ahead: usize,
 }
 
 impl Default for SyncConfig {
@@ -109,6 +114,7 @@ impl Default for SyncConfig {
             idle_poll_ms: default_idle_poll(),
             anti_entropy_secs: default_anti_entropy(),
             reconcile_chunk: default_reconcile_chunk(),
+            prepare_ahead: default_prepare_ahead(),
         }
     }
 }
@@ -139,6 +145,9 @@ fn default_anti_entropy() -> u64 {
     30
 }
 fn default_reconcile_chunk() -> usize {
+    10_000
+}
+fn default_prepare_ahead() -> usize {
     10_000
 }
 fn default_batch_size() -> usize {

@@ -2,7 +2,8 @@
 //! store, serves them to local staff, and shares only anonymized summaries with the hub.
 //!
 //! Layout: `config` (plain data), `intake` (records → store + outbox), `sync` (outbox → hub),
-//! `grpc` (intake API, hub client), `server` (wiring and shutdown).
+//! `prepare` (anonymizing the outbox ahead of sending), `grpc` (intake API, hub client),
+//! `server` (wiring and shutdown).
 //!
 //! Invariants:
 //! - Raw records never leave this process except through the local intake API.
@@ -17,6 +18,7 @@ pub mod grpc;
 pub mod http;
 pub mod intake;
 pub mod metrics;
+pub mod prepare;
 pub mod server;
 pub mod sync;
 

@@ -48,7 +48,7 @@ pub fn render(
     }
     e.gauge(
         "pilot_node_held_back",
-        "Records the privacy gate held back when they were last sent.",
+        "Records the privacy gate held back when they were last anonymized.",
         store.held_back()?.len() as f64,
     );
     let mut stats = pilot_proto::pb::StatsReply::default();
@@ -57,6 +57,11 @@ pub fn render(
         "pilot_node_shared_summaries",
         "Summaries the node has told the hub it shares.",
         stats.shared_digest.unwrap_or_default().count as f64,
+    );
+    e.gauge(
+        "pilot_node_prepared_summaries",
+        "Outcomes anonymized ahead of sending and held in memory.",
+        sync.prepared().len() as f64,
     );
     let lag = store.last_seq()?.0.saturating_sub(store.acked_seq()?.0);
     e.gauge("pilot_node_sync_lag", "Outbox sequences not yet acknowledged by the hub.", lag as f64);

@@ -28,6 +28,7 @@ use crate::grpc::hub_client::HubClient;
 use crate::grpc::intake_api::IntakeApi;
 use crate::intake::Intake;
 use crate::metrics::NodeMetrics;
+use crate::prepare::Preparer;
 use crate::sync::{SyncStatus, SyncTask};
 use crate::{Error, Result};
 
@@ -86,7 +87,7 @@ pub async fn bind(cfg: Config) -> Result<Bound> {
     let hub = HubClient::new(&cfg, &tls)?;
     let shared = SharedIndex::open(&db)?;
     let metrics = Arc::new(NodeMetrics::default());
-    let status = Arc::new(SyncStatus::new(shared.clone(), metrics.clone()));
+    let status = Arc::new(SyncStatus::new(shared.clone(), metrics.clone(), cfg.sync.prepare_ahead));
     let intake = Intake::new(store.clone(), anon.clone(), wake.clone());
     let http = TcpListener::bind(cfg.http_listen)
         .await
@@ -133,6 +134,16 @@ impl Bound {
 
         let metrics = sync.status.metrics_handle();
         tracker.spawn(feed.run(sync.hub.clone(), shutdown.child_token()));
+        if cfg.sync.prepare_ahead > 0 {
+            let preparer = Preparer {
+                store: sync.store.clone(),
+                anon: sync.anon.clone(),
+                status: sync.status.clone(),
+                chunk: cfg.sync.batch_size,
+                idle: Duration::from_millis(cfg.sync.idle_poll_ms),
+            };
+            tracker.spawn(preparer.run(shutdown.child_token()));
+        }
         tracker.spawn(sync.run(shutdown.child_token()));
         let http_shutdown = shutdown.clone();
         tracker.spawn(async move {

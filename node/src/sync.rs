@@ -1,8 +1,10 @@
 //! Node → hub sync: a pure backoff policy and batch builder, and the task that drives them.
 //!
 //! The outbox is read in sequence order and each entry is turned into what it shares *now*:
-//! the record is re-read and re-anonymized at send time, so an entry superseded by a later
-//! change of the same record is skipped, and nothing but `pilot-anon`'s output is ever sent.
+//! the record is re-read and anonymized at send time (or its outcome is taken from those the
+//! prepare task made ahead for the same sequence and day, see `crate::prepare`), so an entry
+//! superseded by a later change of the same record is skipped, and nothing but `pilot-anon`'s
+//! output is ever sent.
 //! The hub's acknowledgement is the only thing that moves the outbox forward.
 //!
 //! Anti-entropy: whenever the outbox is drained and acknowledged (and at least every
@@ -19,7 +21,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use pilot_anon::{Anonymizer, HoldReason, Outcome};
+use pilot_anon::{Anonymizer, Outcome};
 use pilot_model::{BucketDigests, Date, Digest, Kind, Pseudonym, RecordBody, Seq};
 use pilot_proto::pb;
 use pilot_store::{NodeStore, OutboxOp, SentEntry, SharedChange, SharedIndex};
@@ -30,6 +32,7 @@ use tracing::{debug, info, warn};
 use crate::config::SyncConfig;
 use crate::grpc::hub_client::HubClient;
 use crate::metrics::NodeMetrics;
+use crate::prepare::{Prepared, mark_held};
 use crate::{Error, Result};
 
 /// Exponential reconnect backoff with full jitter, capped.
@@ -68,10 +71,13 @@ impl Backoff {
 /// Entries superseded by a later change of the same record are covered but not sent.
 /// Records the anonymizer holds back (as of `today`) are sent as tombstones, so the hub forgets
 /// them. The shared set and the sharing ledger record what the batch tells the hub.
+/// Outcomes in `prepared` (anonymized ahead for the same sequence and day) are used instead of
+/// anonymizing again, and everything the batch covers is forgotten there.
 pub fn build_batch(
     store: &NodeStore,
     shared: &SharedIndex,
     anon: &Anonymizer,
+    prepared: Option<&Prepared>,
     after: Seq,
     limit: usize,
     today: Date,
@@ -101,9 +107,12 @@ pub fn build_batch(
                 if stored.seq != seq {
                     continue;
                 }
-                match anon.anonymize(&stored.record, today) {
+                let outcome = prepared
+                    .and_then(|p| p.take(seq, today))
+                    .unwrap_or_else(|| anon.anonymize(&stored.record, today));
+                mark_held(store, &entry.local_id, &outcome)?;
+                match outcome {
                     Outcome::Share(summary) => {
-                        store.set_held(&entry.local_id, None)?;
                         let json =
                             serde_json::to_string(summary.get()).expect("summaries serialize");
                         (
@@ -114,12 +123,6 @@ pub fn build_batch(
                         )
                     }
                     Outcome::Withhold { tombstone, reason } => {
-                        // A record that is simply not shared (draft, closed, withdrawn, expired) is not
-                        // "held back": only the privacy gate's refusals are.
-                        let held =
-                            !matches!(reason, HoldReason::NotShared(_) | HoldReason::Expired(_));
-                        let mark = format!("{}\t{reason}", reason.code());
-                        store.set_held(&entry.local_id, held.then_some(mark.as_str()))?;
                         debug!(local_id = %entry.local_id, reason = reason.code(), "not shared");
                         let t = pb::Tombstone::from(&tombstone);
                         (
@@ -154,6 +157,9 @@ pub fn build_batch(
     }
     store.record_sent(&ledger)?;
     shared.apply(&changes)?;
+    if let Some(p) = prepared {
+        p.sent_through(through);
+    }
     Ok(Some(pb::PushBatch {
         city: anon.city().to_string(),
         entries: out,
@@ -285,14 +291,18 @@ pub struct SyncStatus {
     connected: AtomicBool,
     digest_state: AtomicU8,
     digest_checked_ms: AtomicU64,
+    /// Outcomes anonymized ahead of sending.
+    prepared: Prepared,
 }
 
 impl SyncStatus {
-    /// The state of a sync task over `shared`.
-    pub fn new(shared: SharedIndex, metrics: Arc<NodeMetrics>) -> Self {
+    /// The state of a sync task over `shared`, holding at most `prepare_ahead` outcomes
+    /// anonymized ahead of sending.
+    pub fn new(shared: SharedIndex, metrics: Arc<NodeMetrics>, prepare_ahead: usize) -> Self {
         SyncStatus {
             shared,
             metrics,
+            prepared: Prepared::new(prepare_ahead),
             gate: std::sync::RwLock::new(()),
             connected: AtomicBool::new(false),
             digest_state: AtomicU8::new(0),
@@ -303,6 +313,16 @@ impl SyncStatus {
     /// The node's metrics.
     pub fn metrics(&self) -> &NodeMetrics {
         &self.metrics
+    }
+
+    /// Outcomes anonymized ahead of sending.
+    pub fn prepared(&self) -> &Prepared {
+        &self.prepared
+    }
+
+    /// Held by every store step of the sync and prepare tasks; a backup waits for them.
+    pub(crate) fn gate(&self) -> std::sync::RwLockReadGuard<'_, ()> {
+        self.gate.read().unwrap_or_else(|p| p.into_inner())
     }
 
     /// A consistent backup of the node's store into `out`: the sync task's store steps and
@@ -330,6 +350,7 @@ impl SyncStatus {
         stats.shared_digest = Some(pb::SetDigest { count: d.count, hash: d.hash });
         stats.digest_state = state as i32;
         stats.digest_checked_unix_ms = i64::try_from(checked).unwrap_or(i64::MAX);
+        stats.prepared_seq = self.prepared.cursor().0.max(stats.acked_seq);
         Ok(())
     }
 
@@ -408,7 +429,7 @@ impl SyncTask {
         let status = self.status.clone();
         tokio::task::spawn_blocking(move || {
             // A backup in progress holds this exclusively.
-            let _step = status.gate.read().unwrap_or_else(|p| p.into_inner());
+            let _step = status.gate();
             f(&store, &shared, &anon)
         })
         .await
@@ -482,8 +503,11 @@ impl SyncTask {
             while in_flight < self.cfg.max_in_flight {
                 let limit = self.cfg.batch_size;
                 let today = crate::intake::now().date();
+                let status = self.status.clone();
                 let Some(batch) = self
-                    .blocking(move |s, sh, a| build_batch(s, sh, a, sent, limit, today))
+                    .blocking(move |s, sh, a| {
+                        build_batch(s, sh, a, Some(status.prepared()), sent, limit, today)
+                    })
                     .await?
                 else {
                     break;

@@ -3,7 +3,8 @@
 //! Each seed drives three city nodes (real `Intake`, `NodeStore`, `SharedIndex`, the real
 //! `build_batch`, watermark and anti-entropy functions of `pilot_node::sync`) and one hub (the
 //! real `Ingest` over a real `HubStore` and `Matcher`) through a random schedule of local
-//! changes, sends, deliveries, duplicates, reorders, holds, partitions, node and hub crashes and
+//! changes, anonymizing ahead of sending (`pilot_node::prepare`, sometimes as of the day
+//! before, whose outcomes must not be sent today), sends, deliveries, duplicates, reorders, holds, partitions, node and hub crashes and
 //! a hub that loses its data. Only the network is simulated: a per-node queue of batches that the
 //! schedule delivers, drops, duplicates or reorders. After the schedule the network heals and
 //! the nodes run until quiet; then the hub must equal the fold of every node's records: exactly
@@ -24,6 +25,7 @@ use pilot_hub::ingest::Ingest;
 use pilot_hub::matcher::Matcher;
 use pilot_model::{CityCode, Date, Seq, Summary};
 use pilot_node::intake::Intake;
+use pilot_node::prepare::{self, Prepared};
 use pilot_node::sync;
 use pilot_proto::pb;
 use pilot_store::{Db, HubStore, NodeStore, SharedIndex};
@@ -32,6 +34,9 @@ use rand::{Rng, SeedableRng};
 
 const CITIES: [&str; 3] = ["421200", "350500", "320500"];
 const TODAY: Date = Date { year: 2026, month: 11, day: 21 };
+const YESTERDAY: Date = Date { year: 2026, month: 11, day: 20 };
+/// Outcomes a node holds ahead of sending: small, so that the set is often full.
+const PREPARE_AHEAD: usize = 6;
 const STEPS: usize = 120;
 const BATCH: usize = 4;
 
@@ -90,6 +95,8 @@ struct Node {
     down: VecDeque<(u64, u64)>,
     /// Whether the link is partitioned (nothing is delivered either way).
     partitioned: bool,
+    /// Outcomes anonymized ahead of sending (memory: a crash loses them).
+    prepared: Prepared,
 }
 
 /// What a live push stream holds, as in `SyncTask::session`.
@@ -141,9 +148,10 @@ fn record(rng: &mut StdRng, slot: usize) -> pb::RecordInput {
     // Too little text to share: the privacy gate holds it back.
     let thin = rng.random_ratio(1, 12);
     let body = if slot.is_multiple_of(2) {
-        let deadline = match rng.random_range(0..6) {
+        let deadline = match rng.random_range(0..7) {
             0 => "2026-01-31".to_owned(), // lapsed: expired
             1 => "2027-06-30".to_owned(),
+            2 => "2026-11-20".to_owned(), // lapsed today: shared as of yesterday
             _ => String::new(),
         };
         pb::record_input::Body::Demand(pb::Demand {
@@ -218,6 +226,7 @@ impl World {
                 up: VecDeque::new(),
                 down: VecDeque::new(),
                 partitioned: false,
+                prepared: Prepared::new(PREPARE_AHEAD),
             });
             node_dirs.push(dir);
         }
@@ -259,6 +268,7 @@ impl World {
             node.intake.store(),
             &node.shared,
             &node.anon,
+            Some(&node.prepared),
             session.sent,
             BATCH,
             TODAY,
@@ -372,6 +382,16 @@ impl World {
         false
     }
 
+    /// The node anonymizes part of its outbox ahead of sending (the real `prepare_ahead`),
+    /// sometimes as of the day before, whose outcomes must then not be sent.
+    fn prepare(&mut self, n: usize) {
+        let day = if self.rng.random_range(0..4) == 0 { YESTERDAY } else { TODAY };
+        let limit = self.rng.random_range(1..=2 * BATCH);
+        let node = &self.nodes[n];
+        prepare::prepare_ahead(node.intake.store(), &node.anon, &node.prepared, day, limit)
+            .unwrap();
+    }
+
     fn local_change(&mut self, n: usize) {
         let slot = self.rng.random_range(0..10);
         let node = &self.nodes[n];
@@ -396,12 +416,13 @@ impl World {
         let roll = self.rng.random_range(0..100);
         match roll {
             0..25 => self.local_change(n),
-            25..40 => {
+            25..36 => {
                 if self.nodes[n].session.is_none() && !self.nodes[n].partitioned {
                     self.connect(n);
                 }
                 self.send(n);
             }
+            36..40 => self.prepare(n),
             40..60 => self.deliver_up(n, false, false),
             60..64 => self.deliver_up(n, true, false),
             64..67 => self.deliver_up(n, false, true),
@@ -412,6 +433,7 @@ impl World {
             84..87 => {
                 self.log.push(format!("node {n} crashes"));
                 self.drop_session(n);
+                self.nodes[n].prepared = Prepared::new(PREPARE_AHEAD);
             }
             87..90 => {
                 // The network loses what is on the wire.
