@@ -144,21 +144,22 @@ impl Ingest {
         }
         let _step = self.gate.read().unwrap_or_else(|p| p.into_inner());
         let outcome = self.store.reconcile(city, &listings)?;
-        if !outcome.dropped.is_empty() {
-            self.metrics.dropped.add(&city.to_string(), outcome.dropped.len() as u64);
+        let dropped = outcome.dropped.len();
+        if dropped > 0 {
+            self.metrics.dropped.add(&city.to_string(), dropped as u64);
             self.store.db().flush()?;
-            self.matcher.apply(&outcome.dropped);
+            self.matcher.apply(outcome.dropped);
         }
         info!(
             city = %city,
             buckets = listings.len(),
             resend = outcome.resend.len(),
-            dropped = outcome.dropped.len(),
+            dropped,
             "reconciled"
         );
         Ok(pb::ReconcileReply {
             resend: outcome.resend.iter().map(|p| p.as_str().to_owned()).collect(),
-            dropped: u32::try_from(outcome.dropped.len()).unwrap_or(u32::MAX),
+            dropped: u32::try_from(dropped).unwrap_or(u32::MAX),
         })
     }
 
@@ -231,7 +232,12 @@ impl Ingest {
             now_ms(),
         )?;
         self.store.db().flush()?;
-        self.matcher.apply(&outcome.applied);
+        // The applied changes move into the index: no summary is copied.
+        let mut changes: Vec<Option<Change>> =
+            changes.into_iter().map(|(_, change)| Some(change)).collect();
+        let applied: Vec<Change> =
+            outcome.applied.iter().filter_map(|&i| changes.get_mut(i)?.take()).collect();
+        self.matcher.apply(applied);
         let label = city.to_string();
         self.metrics.applied.add(&label, outcome.applied.len() as u64);
         self.metrics.ignored.add(&label, u64::from(outcome.ignored));

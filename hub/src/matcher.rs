@@ -87,7 +87,7 @@ impl Matcher {
     }
 
     /// Follows applied changes.
-    pub fn apply(&self, changes: &[Change]) {
+    pub fn apply(&self, changes: Vec<Change>) {
         if changes.is_empty() {
             return;
         }
@@ -95,7 +95,7 @@ impl Matcher {
         let mut index = self.index.write().unwrap_or_else(|p| p.into_inner());
         for c in changes {
             match c {
-                Change::Upsert(s) => index.upsert(s.clone()),
+                Change::Upsert(s) => index.upsert(s),
                 Change::Tombstone(t) => {
                     index.remove(&t.key);
                 }

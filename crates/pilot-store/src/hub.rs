@@ -29,6 +29,22 @@ pub struct StoredSummary {
     pub summary: Option<Summary>,
 }
 
+/// A [`StoredSummary`] to encode, borrowing its summary (the same bytes, without a copy).
+#[derive(Serialize)]
+struct StoredSummaryRef<'a> {
+    version: u64,
+    kind: Kind,
+    summary: Option<&'a Summary>,
+}
+
+/// The part of a stored [`StoredSummary`] that an apply needs: its version and whether it
+/// holds a summary, which is skipped rather than decoded.
+#[derive(Deserialize)]
+struct StoredVersion {
+    version: u64,
+    summary: Option<serde::de::IgnoredAny>,
+}
+
 /// What the hub knows of one city's sync.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
@@ -102,8 +118,9 @@ impl Change {
 pub struct ApplyOutcome {
     /// The city's watermark after the batch.
     pub acked_seq: u64,
-    /// Changes that altered the stored state, in order; the index must follow them.
-    pub applied: Vec<Change>,
+    /// Positions in the batch of the entries that altered the stored state, in order; the
+    /// index must follow them.
+    pub applied: Vec<usize>,
     /// Entries ignored as duplicates or stale versions.
     pub ignored: u32,
 }
@@ -187,11 +204,13 @@ impl HubStore {
                     }));
                 }
                 let mut out = ApplyOutcome::default();
-                for (seq, change) in entries {
+                for (i, (seq, change)) in entries.iter().enumerate() {
                     let key = summary_key(change.key());
                     let (stored_version, was_live) = match summaries.get(&key)? {
                         Some(b) => {
-                            let old = decode::<StoredSummary>(SUMMARIES, &b)
+                            // Only the version and whether a summary is there: the summary
+                            // itself is skipped, not decoded.
+                            let old = decode::<StoredVersion>(SUMMARIES, &b)
                                 .map_err(ConflictableTransactionError::Abort)?;
                             (old.version, old.summary.is_some())
                         }
@@ -208,14 +227,14 @@ impl HubStore {
                     let value = match change {
                         Change::Upsert(s) => {
                             state.digest.add(pseudonym, *seq);
-                            StoredSummary { version: *seq, kind: s.kind, summary: Some(s.clone()) }
+                            StoredSummaryRef { version: *seq, kind: s.kind, summary: Some(s) }
                         }
                         Change::Tombstone(t) => {
-                            StoredSummary { version: *seq, kind: t.kind, summary: None }
+                            StoredSummaryRef { version: *seq, kind: t.kind, summary: None }
                         }
                     };
                     summaries.insert(key, encode(&value))?;
-                    out.applied.push(change.clone());
+                    out.applied.push(i);
                 }
                 let max_seq = entries.iter().map(|(s, _)| *s).max().unwrap_or(0);
                 state.acked_seq = state.acked_seq.max(through_seq).max(max_seq);
