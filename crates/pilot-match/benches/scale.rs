@@ -29,8 +29,9 @@
 //!
 //! # What is measured
 //!
-//! - pilot-match build = start-up rebuild: `Index::new` then `upsert` of every summary of a
-//!   `Vec<Summary>`, exactly what `Matcher::rebuild` (hub/src/matcher.rs) does;
+//! - pilot-match build = start-up rebuild: `Index::from_summaries` of a `Vec<Summary>`, exactly
+//!   what `Matcher::rebuild` (hub/src/matcher.rs) does once the store has been read (reading
+//!   and decoding the hub's store is not included);
 //! - insert rate: `upsert` of 20,000 fresh summaries into the full index, one at a time;
 //! - insert-and-rematch: `upsert` of a fresh summary, then `matches_for` it (top 10);
 //! - query latency: `matches_for(key, &Query::default())` (top 10, other cities), one thread;
@@ -641,11 +642,7 @@ fn read_jsonl(path: &Path) -> Vec<serde_json::Value> {
 
 /// What `Matcher::rebuild` does at start-up.
 fn rebuild(summaries: Vec<Summary>) -> Index {
-    let mut index = Index::new();
-    for s in summaries {
-        index.upsert(s);
-    }
-    index
+    Index::from_summaries(summaries)
 }
 
 /// The top 10 of one query: (slot, score), best first.
