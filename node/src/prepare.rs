@@ -36,7 +36,8 @@ pub struct Prepared {
 struct Inner {
     /// Outcomes by outbox sequence, with the day they were computed for.
     outcomes: BTreeMap<u64, (Date, Outcome)>,
-    /// Every sequence at or below this has been prepared or passed over.
+    /// Every sequence at or below this has been prepared, or passed over (left to be
+    /// anonymized at send time).
     cursor: Seq,
     /// Every sequence at or below this has been sent; nothing at or below it is kept.
     sent: Seq,
@@ -70,7 +71,7 @@ impl Prepared {
         inner.outcomes = keep;
     }
 
-    /// The highest sequence prepared or passed over.
+    /// The highest sequence prepared or passed over (left to be anonymized at send time).
     pub fn cursor(&self) -> Seq {
         self.lock().cursor
     }
@@ -89,16 +90,22 @@ impl Prepared {
 /// Anonymizes, ahead of sending, up to `limit` outbox entries after the set's cursor (fewer if
 /// the set is nearly full), and marks the records the privacy gate holds back. Returns how many
 /// outbox entries it covered: 0 when there is nothing to do or no room.
+///
+/// The first `lead` entries after what was sent are passed over (left to be anonymized at send
+/// time): while a sync session is sending, those are about to be sent, and preparing them too
+/// would only do the same work twice.
 pub fn prepare_ahead(
     store: &NodeStore,
     anon: &Anonymizer,
     prepared: &Prepared,
     today: Date,
     limit: usize,
+    lead: u64,
 ) -> Result<usize> {
     let (after, room) = {
         let inner = prepared.lock();
-        (inner.cursor, prepared.capacity.saturating_sub(inner.outcomes.len()))
+        let after = inner.cursor.max(Seq(inner.sent.0.saturating_add(lead)));
+        (after, prepared.capacity.saturating_sub(inner.outcomes.len()))
     };
     if room == 0 {
         return Ok(0);
@@ -156,6 +163,9 @@ pub struct Preparer {
     pub status: Arc<SyncStatus>,
     /// Outbox entries anonymized per step.
     pub chunk: usize,
+    /// Entries after what was sent that are left to the sync task while it is connected (its
+    /// batches in flight).
+    pub lead: u64,
     /// How long to wait when there is nothing to prepare or no room.
     pub idle: Duration,
 }
@@ -168,7 +178,9 @@ impl Preparer {
             let today = crate::intake::now().date();
             let result = tokio::task::spawn_blocking(move || {
                 let _step = step.status.gate();
-                prepare_ahead(&step.store, &step.anon, step.status.prepared(), today, step.chunk)
+                let lead = if step.status.connected() { step.lead } else { 0 };
+                let prepared = step.status.prepared();
+                prepare_ahead(&step.store, &step.anon, prepared, today, step.chunk, lead)
             })
             .await;
             let wait = match result {

@@ -140,6 +140,7 @@ impl Bound {
                 anon: sync.anon.clone(),
                 status: sync.status.clone(),
                 chunk: cfg.sync.batch_size,
+                lead: (cfg.sync.batch_size * cfg.sync.max_in_flight) as u64,
                 idle: Duration::from_millis(cfg.sync.idle_poll_ms),
             };
             tracker.spawn(preparer.run(shutdown.child_token()));

@@ -681,7 +681,7 @@ fn capture(
     let prepared = pilot_node::prepare::Prepared::new(rows.len());
     let t = Instant::now();
     if prepare {
-        while pilot_node::prepare::prepare_ahead(&store, &anon, &prepared, today, limit)? > 0 {}
+        while pilot_node::prepare::prepare_ahead(&store, &anon, &prepared, today, limit, 0)? > 0 {}
     }
     let prepare_secs = t.elapsed().as_secs_f64();
     let mut after = Seq(0);

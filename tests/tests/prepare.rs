@@ -89,9 +89,9 @@ fn outcomes_prepared_ahead_are_sent_exactly_as_if_made_at_send_time() {
     let ahead = tempfile::tempdir().unwrap();
     let (store, shared, anon) = bank(ahead.path(), &rows);
     let prepared = Prepared::new(40);
-    assert_eq!(prepare_ahead(&store, &anon, &prepared, YESTERDAY, 10).unwrap(), 10);
-    assert_eq!(prepare_ahead(&store, &anon, &prepared, TODAY, 50).unwrap(), 30, "full at 40");
-    assert_eq!(prepare_ahead(&store, &anon, &prepared, TODAY, 50).unwrap(), 0, "no room");
+    assert_eq!(prepare_ahead(&store, &anon, &prepared, YESTERDAY, 10, 0).unwrap(), 10);
+    assert_eq!(prepare_ahead(&store, &anon, &prepared, TODAY, 50, 0).unwrap(), 30, "full at 40");
+    assert_eq!(prepare_ahead(&store, &anon, &prepared, TODAY, 50, 0).unwrap(), 0, "no room");
     assert_eq!((prepared.len(), prepared.cursor()), (40, Seq(40)));
     let got = drain(&store, &shared, &anon, Some(&prepared));
     assert_eq!(got, want, "the same batches, byte for byte");
@@ -103,8 +103,21 @@ fn outcomes_prepared_ahead_are_sent_exactly_as_if_made_at_send_time() {
     );
 
     // Once sent, a sequence is never prepared again.
-    assert_eq!(prepare_ahead(&store, &anon, &prepared, TODAY, 30).unwrap(), 0);
+    assert_eq!(prepare_ahead(&store, &anon, &prepared, TODAY, 30, 0).unwrap(), 0);
     assert!(prepared.is_empty());
+}
+
+#[test]
+fn while_sending_the_batches_in_flight_are_left_to_the_sync_task() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _, anon) = bank(dir.path(), &rows());
+    let prepared = Prepared::new(1_000);
+    prepared.sent_through(Seq(10));
+    // 20 in flight after sequence 10: preparing starts at 31.
+    assert_eq!(prepare_ahead(&store, &anon, &prepared, TODAY, 1_000, 20).unwrap(), 32);
+    assert_eq!((prepared.len(), prepared.cursor()), (32, Seq(62)));
+    assert!(prepared.take(Seq(30), TODAY).is_none(), "left to the sync task");
+    assert!(prepared.take(Seq(31), TODAY).is_some());
 }
 
 #[test]
@@ -113,7 +126,7 @@ fn the_privacy_gate_marks_records_when_they_are_prepared() {
     let (store, _, anon) = bank(dir.path(), &rows());
     assert!(store.held_back().unwrap().is_empty());
     let prepared = Prepared::new(1_000);
-    prepare_ahead(&store, &anon, &prepared, TODAY, 1_000).unwrap();
+    prepare_ahead(&store, &anon, &prepared, TODAY, 1_000, 0).unwrap();
     let held = store.held_back().unwrap();
     assert_eq!(held.len(), 1, "{held:?}");
     assert!(held[0].1.starts_with("too_few_terms"), "{held:?}");

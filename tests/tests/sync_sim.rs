@@ -22,8 +22,8 @@ use std::sync::{Arc, OnceLock};
 use pilot_anon::{Anonymizer, NodeSecret, Outcome};
 use pilot_hub::config::Limits;
 use pilot_hub::ingest::Ingest;
-use pilot_hub::matcher::Matcher;
-use pilot_model::{CityCode, Date, Seq, Summary};
+use pilot_hub::matcher::{KindCounts, Matcher};
+use pilot_model::{CityCode, Date, Kind, Seq, Summary};
 use pilot_node::intake::Intake;
 use pilot_node::prepare::{self, Prepared};
 use pilot_node::sync;
@@ -387,9 +387,11 @@ impl World {
     fn prepare(&mut self, n: usize) {
         let day = if self.rng.random_range(0..4) == 0 { YESTERDAY } else { TODAY };
         let limit = self.rng.random_range(1..=2 * BATCH);
+        // While connected, the real task leaves the batches in flight to the sync task.
+        let lead = if self.nodes[n].session.is_some() { self.rng.random_range(0..8) } else { 0 };
         let node = &self.nodes[n];
-        prepare::prepare_ahead(node.intake.store(), &node.anon, &node.prepared, day, limit)
-            .unwrap();
+        let store = node.intake.store();
+        prepare::prepare_ahead(store, &node.anon, &node.prepared, day, limit, lead).unwrap();
     }
 
     fn local_change(&mut self, n: usize) {
@@ -505,6 +507,17 @@ impl World {
         let live = hub.store.live_summaries().unwrap();
         let keys = hub.matcher.live_keys();
         assert_eq!(keys.len(), live.len(), "the index holds exactly the live summaries");
+        // The per-city counts the status screen shows are kept in step with the index.
+        let mut counts: BTreeMap<CityCode, KindCounts> = BTreeMap::new();
+        for s in &live {
+            let c = counts.entry(s.key.city).or_default();
+            match s.kind {
+                Kind::Demand => c.demands += 1,
+                Kind::Achievement => c.achievements += 1,
+                Kind::Expert => c.experts += 1,
+            }
+        }
+        assert_eq!(hub.matcher.counts(), counts, "live summaries per city and kind");
         for node in &self.nodes {
             let want = expected(node);
             let got: BTreeMap<String, Summary> = live
