@@ -4,7 +4,7 @@
 //! updates it incrementally.
 
 use std::collections::BTreeMap;
-use std::sync::RwLock;
+use std::sync::{Mutex, RwLock};
 
 use pilot_match::{Index, Match, Query};
 use pilot_model::{
@@ -21,6 +21,18 @@ pub struct KindCounts {
     pub achievements: u64,
     /// Experts.
     pub experts: u64,
+}
+
+impl KindCounts {
+    /// Adds `delta` (possibly negative) to the count of `kind`.
+    fn add(&mut self, kind: Kind, delta: i64) {
+        let n = match kind {
+            Kind::Demand => &mut self.demands,
+            Kind::Achievement => &mut self.achievements,
+            Kind::Expert => &mut self.experts,
+        };
+        *n = n.saturating_add_signed(delta);
+    }
 }
 
 /// Filters of a national listing.
@@ -58,6 +70,10 @@ pub struct NationalFilter {
 #[derive(Debug)]
 pub struct Matcher {
     index: RwLock<Index>,
+    /// Live summaries per city and kind, kept in step with the index (changed only under its
+    /// write lock), so that status screens and metrics read them without walking the index or
+    /// waiting for its lock.
+    counts: Mutex<BTreeMap<CityCode, KindCounts>>,
     /// Bumped after every change to the index, so match subscriptions know to recompute.
     generation: tokio::sync::watch::Sender<u64>,
 }
@@ -73,7 +89,15 @@ impl Matcher {
     pub fn rebuild(summaries: Vec<Summary>) -> Self {
         // One pass that sizes every postings list first; same result as upserting each.
         let index = Index::from_summaries(summaries);
-        Matcher { index: RwLock::new(index), generation: tokio::sync::watch::Sender::new(0) }
+        let mut counts: BTreeMap<CityCode, KindCounts> = BTreeMap::new();
+        for s in index.iter() {
+            counts.entry(s.key.city).or_default().add(s.kind, 1);
+        }
+        Matcher {
+            index: RwLock::new(index),
+            counts: Mutex::new(counts),
+            generation: tokio::sync::watch::Sender::new(0),
+        }
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Index> {
@@ -93,12 +117,26 @@ impl Matcher {
         }
         let _bump = Bump(&self.generation);
         let mut index = self.index.write().unwrap_or_else(|p| p.into_inner());
+        let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
         for c in changes {
-            match c {
-                Change::Upsert(s) => index.upsert(s),
-                Change::Tombstone(t) => {
-                    index.remove(&t.key);
+            let (city, before, after) = match c {
+                Change::Upsert(s) => {
+                    let before = index.get(&s.key).map(|old| old.kind);
+                    let after = s.status.is_shared().then_some(s.kind);
+                    let city = s.key.city;
+                    index.upsert(s);
+                    (city, before, after)
                 }
+                Change::Tombstone(t) => {
+                    (t.key.city, index.remove(&t.key).map(|old| old.kind), None)
+                }
+            };
+            let entry = counts.entry(city).or_default();
+            if let Some(kind) = before {
+                entry.add(kind, -1);
+            }
+            if let Some(kind) = after {
+                entry.add(kind, 1);
             }
         }
     }
@@ -113,18 +151,10 @@ impl Matcher {
         self.read().iter().map(|s| s.key.clone()).collect()
     }
 
-    /// Live summaries per city and kind.
+    /// Live summaries per city and kind (cities that hold none are left out).
     pub fn counts(&self) -> BTreeMap<CityCode, KindCounts> {
-        let mut out: BTreeMap<CityCode, KindCounts> = BTreeMap::new();
-        for s in self.read().iter() {
-            let c = out.entry(s.key.city).or_default();
-            match s.kind {
-                Kind::Demand => c.demands += 1,
-                Kind::Achievement => c.achievements += 1,
-                Kind::Expert => c.experts += 1,
-            }
-        }
-        out
+        let counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        counts.iter().filter(|(_, c)| **c != KindCounts::default()).map(|(k, c)| (*k, *c)).collect()
     }
 
     /// Matches of one city's records (all of them, or the named pseudonyms).
