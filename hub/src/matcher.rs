@@ -12,6 +12,9 @@ use pilot_model::{
 };
 use pilot_store::Change;
 
+/// Subjects matched per hold of the index's read lock when listing a city's matches.
+const MINE_CHUNK: usize = 256;
+
 /// Counts of live summaries per kind.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct KindCounts {
@@ -165,14 +168,21 @@ impl Matcher {
         per_record: usize,
         include_same_city: bool,
     ) -> Vec<Match> {
-        let index = self.read();
         let query = Query { k: per_record, include_same_city, ..Query::default() };
         let keys: Vec<SummaryKey> = if only.is_empty() {
-            index.iter().filter(|s| s.key.city == city).map(|s| s.key.clone()).collect()
+            self.read().iter().filter(|s| s.key.city == city).map(|s| s.key.clone()).collect()
         } else {
             only.iter().map(|p| SummaryKey { city, pseudonym: p.clone() }).collect()
         };
-        keys.iter().flat_map(|k| index.matches_for(k, &query)).collect()
+        // NB: a city's whole list takes a while; the read lock is let go between chunks so that
+        // applies (which wait for it) are not held up. A change meanwhile bumps the generation,
+        // and the list is computed again.
+        let mut out = Vec::new();
+        for chunk in keys.chunks(MINE_CHUNK) {
+            let index = self.read();
+            out.extend(chunk.iter().flat_map(|k| index.matches_for(k, &query)));
+        }
+        out
     }
 
     /// A page of national matches and the key to continue after.
