@@ -267,14 +267,7 @@ impl Index {
                 continue;
             }
             let side = Side::of(summary.kind).idx();
-            let terms: Box<[DocTerm]> = analyze(&summary)
-                .into_iter()
-                .map(|t| DocTerm {
-                    tf: score::damp(t.weight),
-                    original: t.original as u32,
-                    term: index.intern(t.key),
-                })
-                .collect();
+            let terms = index.doc_terms(&summary);
             counts.resize(index.terms.len(), [0, 0]);
             for t in terms.iter() {
                 counts[t.term as usize][side] += 1;
@@ -307,14 +300,7 @@ impl Index {
         if !summary.status.is_shared() {
             return;
         }
-        let terms: Box<[DocTerm]> = analyze(&summary)
-            .into_iter()
-            .map(|t| DocTerm {
-                tf: score::damp(t.weight),
-                original: t.original as u32,
-                term: self.intern(t.key),
-            })
-            .collect();
+        let terms = self.doc_terms(&summary);
         let id = self.alloc();
         self.meta[id.idx()].traits = Traits::of(&summary);
         self.insert_doc(id, Doc { summary, terms });
@@ -515,6 +501,18 @@ impl Index {
     }
 
     /// The id of a normalised term, interning it if new.
+    /// A summary's analysed terms as the index stores them: damped weights, interned keys.
+    fn doc_terms(&mut self, summary: &Summary) -> Box<[DocTerm]> {
+        analyze(summary)
+            .into_iter()
+            .map(|t| DocTerm {
+                tf: score::damp(t.weight),
+                original: t.original as u32,
+                term: self.intern(t.key),
+            })
+            .collect()
+    }
+
     fn intern(&mut self, key: Cow<'_, str>) -> u32 {
         if let Some(&id) = self.term_ids.get(key.as_ref()) {
             return id;
