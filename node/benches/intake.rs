@@ -40,7 +40,7 @@
 )]
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -158,48 +158,6 @@ fn row(texts: &[Text], i: usize, prefix: &str) -> pb::RecordInput {
 
 fn rows(texts: &[Text], n: usize, prefix: &str) -> Vec<pb::RecordInput> {
     (0..n).map(|i| row(texts, i, prefix)).collect()
-}
-
-// ---------------------------------------------------------------------------------------------
-// Where the stores live.
-
-/// The filesystem type of the mount holding `p`, from `/proc/self/mounts`.
-fn fs_type(p: &Path) -> String {
-    let p = p.canonicalize().unwrap_or_else(|_| p.to_owned());
-    let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
-    let mut best: (usize, String) = (0, "unknown".into());
-    for line in mounts.lines() {
-        let mut it = line.split_whitespace();
-        let (Some(_dev), Some(mnt), Some(ty)) = (it.next(), it.next(), it.next()) else {
-            continue;
-        };
-        let mnt = mnt.replace("\\040", " ");
-        if p.starts_with(&mnt) && mnt.len() >= best.0 {
-            best = (mnt.len(), ty.to_owned());
-        }
-    }
-    best.1
-}
-
-/// A directory on the real filesystem for the stores, and a line saying where it is.
-fn store_root() -> (PathBuf, String) {
-    let tmp = std::env::temp_dir();
-    let ty = fs_type(&tmp);
-    if matches!(ty.as_str(), "tmpfs" | "ramfs") {
-        let root = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target/bench-intake"));
-        std::fs::create_dir_all(&root).expect("create target/bench-intake");
-        let root = root.canonicalize().expect("canonical store root");
-        let note = format!(
-            "{} is {ty}: stores live under {} ({})",
-            tmp.display(),
-            root.display(),
-            fs_type(&root)
-        );
-        (root, note)
-    } else {
-        let note = format!("{} is {ty} (not tmpfs): stores live there", tmp.display());
-        (tmp, note)
-    }
 }
 
 fn tempdir(root: &Path) -> tempfile::TempDir {
@@ -644,7 +602,10 @@ fn main() {
     let batches: Vec<usize> = if quick { vec![TARGET_BATCH] } else { BATCHES.to_vec() };
     let target =
         batches.iter().position(|&b| b == TARGET_BATCH).expect("the target batch is measured");
-    let (root, where_note) = store_root();
+    let (root, where_note) = pilot_testkit::bench_store_root(Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../target/bench-intake"
+    )));
     let texts = corpus();
     let with_field = texts.iter().filter(|t| t.field.is_some()).count();
     let city = CityCode::parse("421200").expect("Xianning is a city");

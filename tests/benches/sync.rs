@@ -86,7 +86,7 @@
     reason = "a benchmark reports on the terminal"
 )]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -180,7 +180,10 @@ fn main() -> anyhow::Result<()> {
     let cities: Vec<String> = PILOT_CITIES.iter().map(|c| format!("{:06}", c.code)).collect();
     let city_refs: Vec<&str> = cities.iter().map(String::as_str).collect();
     let pki = TestPki::new(&city_refs)?;
-    let (root, where_note) = store_root();
+    let (root, where_note) = pilot_testkit::bench_store_root(Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../target/bench-sync"
+    )));
     eprintln!("{where_note}");
     let mut report = Report::default();
 
@@ -1083,45 +1086,6 @@ fn thousands(x: f64) -> String {
     out
 }
 
-// ---------------------------------------------------------------------------------------------
-// Where the stores live.
-
-fn fs_type(p: &Path) -> String {
-    let p = p.canonicalize().unwrap_or_else(|_| p.to_owned());
-    let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
-    let mut best: (usize, String) = (0, "unknown".into());
-    for line in mounts.lines() {
-        let mut it = line.split_whitespace();
-        let (Some(_dev), Some(mnt), Some(ty)) = (it.next(), it.next(), it.next()) else {
-            continue;
-        };
-        let mnt = mnt.replace("\\040", " ");
-        if p.starts_with(&mnt) && mnt.len() >= best.0 {
-            best = (mnt.len(), ty.to_owned());
-        }
-    }
-    best.1
-}
-
-/// A directory on the real filesystem for the stores, and a line saying where it is.
-fn store_root() -> (PathBuf, String) {
-    let tmp = std::env::temp_dir();
-    let ty = fs_type(&tmp);
-    if matches!(ty.as_str(), "tmpfs" | "ramfs") {
-        let root = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target/bench-sync"));
-        std::fs::create_dir_all(&root).expect("create target/bench-sync");
-        let root = root.canonicalize().expect("canonical store root");
-        let note = format!(
-            "{} is {ty}: stores live under {} ({})",
-            tmp.display(),
-            root.display(),
-            fs_type(&root)
-        );
-        (root, note)
-    } else {
-        (tmp.clone(), format!("{} is {ty} (not tmpfs): stores live there", tmp.display()))
-    }
-}
 
 fn tempdir(root: &Path) -> tempfile::TempDir {
     tempfile::Builder::new().prefix("pilot-bench-sync-").tempdir_in(root).expect("a temp dir")

@@ -1,6 +1,6 @@
-//! Test support shared by the workspace's tests (dev-only): a throwaway federation PKI with a
-//! second, rogue CA for negative tests, and `eventually` for conditions that become true
-//! asynchronously.
+//! Test support shared by the workspace's tests and benches (dev-only): a throwaway federation
+//! PKI with a second, rogue CA for negative tests, `eventually` for conditions that become true
+//! asynchronously, and `bench_store_root` for benches that must measure a real disk.
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -73,6 +73,47 @@ where
             }
             Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
         }
+    }
+}
+
+/// The filesystem type of the mount holding `p`, from `/proc/self/mounts` ("unknown" elsewhere).
+pub fn fs_type(p: &Path) -> String {
+    let p = p.canonicalize().unwrap_or_else(|_| p.to_owned());
+    let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
+    let mut best: (usize, String) = (0, "unknown".into());
+    for line in mounts.lines() {
+        let mut it = line.split_whitespace();
+        let (Some(_dev), Some(mnt), Some(ty)) = (it.next(), it.next(), it.next()) else {
+            continue;
+        };
+        let mnt = mnt.replace("\\040", " ");
+        if p.starts_with(&mnt) && mnt.len() >= best.0 {
+            best = (mnt.len(), ty.to_owned());
+        }
+    }
+    best.1
+}
+
+/// A directory on a real filesystem for a bench's stores, and a line saying where it is: the
+/// system temp dir, unless that is tmpfs or ramfs (where a device flush costs nothing), then
+/// `fallback` (created if missing).
+pub fn bench_store_root(fallback: &Path) -> (PathBuf, String) {
+    let tmp = std::env::temp_dir();
+    let ty = fs_type(&tmp);
+    if matches!(ty.as_str(), "tmpfs" | "ramfs") {
+        std::fs::create_dir_all(fallback)
+            .unwrap_or_else(|e| panic!("create {}: {e}", fallback.display()));
+        let root = fallback.canonicalize().expect("canonical store root");
+        let note = format!(
+            "{} is {ty}: stores live under {} ({})",
+            tmp.display(),
+            root.display(),
+            fs_type(&root)
+        );
+        (root, note)
+    } else {
+        let note = format!("{} is {ty} (not tmpfs): stores live there", tmp.display());
+        (tmp, note)
     }
 }
 
