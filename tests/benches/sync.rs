@@ -109,7 +109,7 @@ use tokio::sync::{Notify, mpsc};
 use tokio_stream::Stream;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::server::TcpIncoming;
-use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Server, ServerTlsConfig};
+use tonic::transport::{Certificate, Channel, Server, ServerTlsConfig};
 use tonic::{Request, Response, Status, Streaming};
 
 /// Targets from the acceptance criteria.
@@ -867,19 +867,8 @@ async fn raw_server(pki: &TestPki) -> anyhow::Result<String> {
 /// A connected channel to `addr` as `id`, configured like the node's hub client, with generous
 /// deadlines: a hub under a 22-node drain on 2 cores can take seconds to answer a new caller.
 async fn channel_as(pki: &TestPki, addr: &str, id: Identity) -> anyhow::Result<Channel> {
-    let files = pki.tls(id);
-    let read = |p: &Path| std::fs::read(p).with_context(|| p.display().to_string());
-    let tls = ClientTlsConfig::new()
-        .ca_certificate(Certificate::from_pem(read(&files.ca)?))
-        .identity(tonic::transport::Identity::from_pem(read(&files.cert)?, read(&files.key)?))
-        .domain_name("localhost");
-    Ok(Endpoint::from_shared(format!("https://{addr}"))?
-        .tls_config(tls)?
-        .tcp_nodelay(true)
-        .connect_timeout(Duration::from_secs(30))
-        .timeout(Duration::from_secs(60))
-        .connect()
-        .await?)
+    let (connect, call) = (Duration::from_secs(30), Duration::from_secs(60));
+    pilot_e2e::hub_channel_with(addr, &pki.tls(id), connect, call).await
 }
 
 async fn raw_once(
@@ -1085,7 +1074,6 @@ fn thousands(x: f64) -> String {
     }
     out
 }
-
 
 fn tempdir(root: &Path) -> tempfile::TempDir {
     tempfile::Builder::new().prefix("pilot-bench-sync-").tempdir_in(root).expect("a temp dir")

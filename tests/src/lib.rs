@@ -288,6 +288,17 @@ pub async fn intake(addr: &str) -> anyhow::Result<pb::intake_client::IntakeClien
 /// A channel to the hub presenting the certificate in `files` (not checked, so tests can
 /// present wrong ones).
 pub async fn hub_channel(addr: &str, files: &TlsFiles) -> anyhow::Result<Channel> {
+    hub_channel_with(addr, files, Duration::from_secs(5), Duration::from_secs(30)).await
+}
+
+/// [`hub_channel`] with the given connect and per-call deadlines (TCP_NODELAY on, as the
+/// node's hub client).
+pub async fn hub_channel_with(
+    addr: &str,
+    files: &TlsFiles,
+    connect_timeout: Duration,
+    timeout: Duration,
+) -> anyhow::Result<Channel> {
     let read = |p: &Path| std::fs::read(p).with_context(|| p.display().to_string());
     let tls = ClientTlsConfig::new()
         .ca_certificate(Certificate::from_pem(read(&files.ca)?))
@@ -295,8 +306,9 @@ pub async fn hub_channel(addr: &str, files: &TlsFiles) -> anyhow::Result<Channel
         .domain_name("localhost");
     Ok(Endpoint::from_shared(format!("https://{addr}"))?
         .tls_config(tls)?
-        .connect_timeout(Duration::from_secs(5))
-        .timeout(Duration::from_secs(30))
+        .tcp_nodelay(true)
+        .connect_timeout(connect_timeout)
+        .timeout(timeout)
         .connect()
         .await?)
 }
