@@ -19,6 +19,11 @@ use sha2::{Digest, Sha256};
 use pilot_anon::{Anonymizer, NodeSecret, Outcome};
 use pilot_model::{Achievement, CityCode, Date, LocalId, Record, RecordBody, Status, UnixMillis};
 
+// The same allocator as the `pilot-node` binary, which runs the anonymizer, so that the bench
+// measures what ships.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The CSL corpus, relative to this crate.
 const CSL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data/csl/csl_merged.jsonl");
 
