@@ -52,11 +52,13 @@
 //! lowercased, deduplicated keeping the heaviest): each distinct term once (tf 1), so tantivy's
 //! field length is the number of distinct terms, which is exactly pilot-match's length. Query
 //! terms carry the subject's weights as boosts. BM25 is tantivy's own, k1 1.2, b 0.75 (its
-//! constants, the same as pilot-match's), with the same idf formula. The one difference is
-//! unavoidable: pilot-match uses a candidate's term weight in (0, 1] as the term frequency;
-//! tantivy's term frequencies are integers, so a candidate's weights are lost (tf 1 for all).
-//! Field lengths above 40 are also quantized by tantivy's fieldnorm table (steps of 2-4 up to
-//! 64 terms).
+//! constants), with the same idf formula as pilot-match. The engines' scores differ in three
+//! ways that tantivy cannot mirror, which is why top-10 agreement is well below 100 %:
+//! pilot-match uses a candidate's damped term weight in (0, 1] as the term frequency, while
+//! tantivy's term frequencies are integers, so a candidate's weights are lost (tf 1 for all);
+//! pilot-match normalises length with b 0.1 (tuned on the quality benchmark, see
+//! `pilot_match::score`), tantivy's b is fixed at 0.75; and field lengths above 40 are
+//! quantized by tantivy's fieldnorm table (steps of 2-4 up to 64 terms).
 //!
 //! Latency is measured on tantivy's plain BM25 query (a union of boosted term queries, which
 //! runs its block-max WAND), with a single-threaded searcher. Agreement uses a second tantivy
