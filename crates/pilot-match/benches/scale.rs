@@ -62,11 +62,13 @@
 //!
 //! Latency is measured on tantivy's plain BM25 query (a union of boosted term queries, which
 //! runs its block-max WAND), with a single-threaded searcher. Agreement uses a second tantivy
-//! query that mirrors pilot-match's whole score: the boosted terms, plus constant-score clauses
-//! for the non-BM25 parts (0.3 per shared exact field code + 0.2 per shared discipline
-//! category = pilot-match's 0.5 exact / 0.2 category-only for the single-field summaries of
-//! this corpus; 0.1 for any shared cooperation mode; for a demand, 0.05 for an achievement at
-//! TRL ≥ 6 and 0.05 for a price bucket within the budget), and excludes the subject's city.
+//! query that mirrors pilot-match's whole score: the terms boosted by their damped weights as
+//! pilot-match weighs a subject's terms, plus constant-score clauses for the non-BM25 parts,
+//! each the share pilot-match gives it of the subject's scale (Σ idf × damped weight, from
+//! tantivy's document frequencies, which are pilot-match's): 0.25 for a shared exact field
+//! code, 0.1 for a shared discipline category only (the corpus's summaries carry one field
+//! each); 0.02 for any shared cooperation mode; for a demand, 0.01 for an achievement at TRL
+//! ≥ 6 and 0.01 for a price bucket within the budget. It excludes the subject's city.
 //! Agreement of a query is the share of pilot-match's top 10 found in tantivy's top 10, where
 //! a result ranked 11-20 by tantivy with a score within 1e-4 (relative) of tantivy's 10th also
 //! counts (ties at the boundary); averaged over queries with at least one match. Its mirror
@@ -909,37 +911,60 @@ impl Tantivy {
         BooleanQuery::new(clauses)
     }
 
-    /// BM25 plus constant-score clauses for pilot-match's field and fit parts, other cities only.
+    /// BM25 plus constant-score clauses for pilot-match's field and fit parts, other cities only,
+    /// as `pilot_match::score` computes them: the subject's terms boosted by their damped
+    /// weights, and each non-term part a share of the subject's scale (Σ idf × damped weight
+    /// over its terms, with the candidates' side's document frequencies).
     fn mirror_query(&self, s: &Summary) -> BooleanQuery {
+        // pilot-match's `score::damp` and its shares (FIELD_SHARE 0.25 for an exact field,
+        // SAME_CATEGORY 0.4 of that for a category only; MODE_BONUS 0.02, TRL_BONUS 0.01,
+        // BUDGET_BONUS 0.01), which are crate-private.
+        let damp = |w: f32| w.sqrt().sqrt();
+        let (field_share, same_category) = (0.25_f32, 0.4_f32);
+        let (mode_bonus, trl_bonus, budget_bonus) = (0.02_f32, 0.01_f32, 0.01_f32);
         let f = self.f;
+        let side = self.other(s);
+        let docs = side.searcher.num_docs() as f32;
+        let analysed = analysed(s);
+        let mut scale = 0.0_f32;
+        let mut terms: Vec<(Occur, Box<dyn Query>)> = Vec::with_capacity(analysed.len());
+        for (t, w) in analysed {
+            let term = Term::from_field_text(f.terms, &t);
+            let df = side.searcher.doc_freq(&term).expect("doc freq") as f32;
+            scale += (1.0 + (docs - df + 0.5) / (df + 0.5)).ln() * damp(w);
+            let q = TermQuery::new(term, IndexRecordOption::WithFreqs);
+            terms.push((Occur::Should, Box::new(BoostQuery::new(Box::new(q), damp(w)))));
+        }
         let term = |field: Field, text: &str| -> Box<dyn Query> {
             Box::new(TermQuery::new(Term::from_field_text(field, text), IndexRecordOption::Basic))
         };
-        let konst = |q: Box<dyn Query>, score: f32| -> (Occur, Box<dyn Query>) {
-            (Occur::Should, Box::new(ConstScoreQuery::new(q, score)))
+        let konst = |q: Box<dyn Query>, share: f32| -> (Occur, Box<dyn Query>) {
+            (Occur::Should, Box::new(ConstScoreQuery::new(q, share * scale)))
         };
         let mut clauses: Vec<(Occur, Box<dyn Query>)> =
-            vec![(Occur::Should, Box::new(self.bm25_query(s)))];
+            vec![(Occur::Should, Box::new(BooleanQuery::new(terms)))];
+        // An exact field implies its category: together they make the exact-field share.
+        // (The corpus's summaries carry one field each.)
         let mut cats: Vec<&str> = Vec::new();
         for fc in &s.fields {
-            clauses.push(konst(term(f.field, fc.code()), 0.3));
+            clauses.push(konst(term(f.field, fc.code()), field_share * (1.0 - same_category)));
             if !cats.contains(&fc.category()) {
                 cats.push(fc.category());
-                clauses.push(konst(term(f.cat, fc.category()), 0.2));
+                clauses.push(konst(term(f.cat, fc.category()), field_share * same_category));
             }
         }
         if !s.modes.is_empty() {
             let any: Vec<(Occur, Box<dyn Query>)> =
                 s.modes.iter().map(|m| (Occur::Should, term(f.mode, m.code()))).collect();
-            clauses.push(konst(Box::new(BooleanQuery::new(any)), 0.1));
+            clauses.push(konst(Box::new(BooleanQuery::new(any)), mode_bonus));
         }
         if s.kind == Kind::Demand {
-            clauses.push(konst(term(f.ready, "1"), 0.05));
+            clauses.push(konst(term(f.ready, "1"), trl_bonus));
             if let Some(b) = s.budget {
                 let any: Vec<(Occur, Box<dyn Query>)> = (0..=b.rank())
                     .map(|r| (Occur::Should, term(f.price, &r.to_string())))
                     .collect();
-                clauses.push(konst(Box::new(BooleanQuery::new(any)), 0.05));
+                clauses.push(konst(Box::new(BooleanQuery::new(any)), budget_bonus));
             }
         }
         clauses.push((Occur::MustNot, term(f.city, &s.key.city.to_string())));
