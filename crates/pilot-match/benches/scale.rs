@@ -52,13 +52,13 @@
 //! lowercased, deduplicated keeping the heaviest): each distinct term once (tf 1), so tantivy's
 //! field length is the number of distinct terms, which is exactly pilot-match's length. Query
 //! terms carry the subject's weights as boosts. BM25 is tantivy's own, k1 1.2, b 0.75 (its
-//! constants), with the same idf formula as pilot-match. The engines' scores differ in three
-//! ways that tantivy cannot mirror, which is why top-10 agreement is well below 100 %:
-//! pilot-match uses a candidate's damped term weight in (0, 1] as the term frequency, while
-//! tantivy's term frequencies are integers, so a candidate's weights are lost (tf 1 for all);
-//! pilot-match normalises length with b 0.1 (tuned on the quality benchmark, see
-//! `pilot_match::score`), tantivy's b is fixed at 0.75; and field lengths above 40 are
-//! quantized by tantivy's fieldnorm table (steps of 2-4 up to 64 terms).
+//! constants), with the same idf formula as pilot-match, which this bench runs with the same
+//! parameters (`Index::with_bm25`; the hub's own b is 0.1, tuned on the quality benchmark,
+//! and only scores differ with it, not latency). The engines' scores still differ in two ways
+//! that tantivy cannot mirror: pilot-match uses a candidate's damped term weight in (0, 1] as
+//! the term frequency, while tantivy's term frequencies are integers, so a candidate's weights
+//! are lost (tf 1 for all); and field lengths above 40 are quantized by tantivy's fieldnorm
+//! table (steps of 2-4 up to 64 terms).
 //!
 //! Latency is measured on tantivy's plain BM25 query (a union of boosted term queries, which
 //! runs its block-max WAND), with a single-threaded searcher. Agreement uses a second tantivy
@@ -87,7 +87,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use pilot_anon::{Anonymizer, NodeSecret, Outcome};
-use pilot_match::{Index, Query as MatchQuery};
+use pilot_match::{Bm25, Index, Query as MatchQuery};
 use pilot_model::{
     Achievement, CityCode, CooperationMode, Date, Demand, Expert, FieldCode, Kind, LocalId,
     PILOT_CITIES, Pseudonym, Record, RecordBody, Status, Summary, SummaryKey, UnixMillis,
@@ -644,10 +644,15 @@ fn read_jsonl(path: &Path) -> Vec<serde_json::Value> {
 // ----------------------------------------------------------------------------------------------
 // pilot-match
 
-/// What `Matcher::rebuild` does at start-up.
+/// What `Matcher::rebuild` does at start-up, scoring with tantivy's BM25 parameters (k1 1.2,
+/// b 0.75) rather than the hub's tuned b 0.1, so that both engines rank with identical
+/// parameters. The parameters are used only at query time: latency is the same either way.
 fn rebuild(summaries: Vec<Summary>) -> Index {
-    Index::from_summaries(summaries)
+    Index::from_summaries(summaries).with_bm25(TANTIVY_BM25)
 }
+
+/// tantivy's fixed BM25 parameters.
+const TANTIVY_BM25: Bm25 = Bm25 { k1: 1.2, b: 0.75 };
 
 /// The top 10 of one query: (slot, score), best first.
 type Top = Vec<(u64, f32)>;

@@ -22,7 +22,7 @@ use std::collections::{BTreeMap, BinaryHeap, HashMap};
 
 use pilot_model::{FieldCode, Kind, Summary, SummaryKey};
 
-use crate::score::{self, Explanation, Match, Scorer, Traits};
+use crate::score::{self, Bm25, Explanation, Match, Scorer, Traits};
 
 /// Which side of the market a summary is on; each side is a separate BM25 collection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -214,6 +214,8 @@ pub struct Index {
     fields: Vec<FieldPostings>,
     /// Per-side statistics, indexed by `Side::idx`.
     stats: [SideStats; 2],
+    /// The BM25 parameters queries score with.
+    bm25: Bm25,
 }
 
 /// A dead slot's `Meta::len`.
@@ -242,6 +244,20 @@ impl Index {
     /// An empty index.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// The same index, scoring with other BM25 parameters from now on (they are used only at
+    /// query time, so they can be changed at any point).
+    #[must_use]
+    pub fn with_bm25(mut self, bm25: Bm25) -> Self {
+        self.bm25 = bm25;
+        self
+    }
+
+    /// The BM25 parameters it scores with; [`Bm25::TUNED`] unless set by
+    /// [`Index::with_bm25`].
+    pub fn bm25(&self) -> Bm25 {
+        self.bm25
     }
 
     /// An index holding the given summaries, the same as upserting them one by one in order
@@ -373,8 +389,13 @@ impl Index {
         let subject = self.doc(subject_id);
         let subject_meta = &self.meta[subject_id.idx()];
         let side = Side::of(subject.summary.kind).other();
-        let scorer =
-            Scorer::new(subject, subject_meta.traits, self.idfs(subject, side), self.avg_len(side));
+        let scorer = Scorer::new(
+            subject,
+            subject_meta.traits,
+            self.idfs(subject, side),
+            self.avg_len(side),
+            self.bm25,
+        );
         if scratch.score.len() < self.slots.len() {
             scratch.score.resize(self.slots.len(), 0.0);
             scratch.seen.resize(self.slots.len(), false);
@@ -389,7 +410,7 @@ impl Index {
         // `score::length_norm` for why that gives the same bits.
         let avg_len = scorer.avg_len();
         let norms: Vec<f32> =
-            (0..NORM_TABLE).map(|l| score::length_norm(l as f32, avg_len)).collect();
+            (0..NORM_TABLE).map(|l| score::length_norm(self.bm25, l as f32, avg_len)).collect();
         let lens = &self.lens[..];
         for (i, term) in subject.terms.iter().enumerate() {
             let (idf, qw) = scorer.term_consts(i);
@@ -401,13 +422,13 @@ impl Index {
                 }
                 let norm = match norms.get(len as usize) {
                     Some(&norm) => norm,
-                    None => score::length_norm(len as f32, avg_len),
+                    None => score::length_norm(self.bm25, len as f32, avg_len),
                 };
                 if !seen[d] {
                     seen[d] = true;
                     touched.push(p.doc);
                 }
-                score[d] += score::bm25_normed(idf, qw, p.tf, norm);
+                score[d] += score::bm25_normed(self.bm25, idf, qw, p.tf, norm);
             }
         }
 
@@ -758,6 +779,38 @@ mod tests {
     }
 
     #[test]
+    fn bm25_parameters_decide_how_much_length_counts() {
+        // Two achievements share the demand's one term with the same weight; one also
+        // covers four other topics.
+        let build = || {
+            let mut index = Index::new();
+            index.upsert(summary(Kind::Demand, XIANNING, 1, &[("隔膜", 1.0)], &[]));
+            index.upsert(summary(Kind::Achievement, SHENZHEN, 2, &[("隔膜", 1.0)], &[]));
+            let broad =
+                [("隔膜", 1.0), ("电解液", 1.0), ("正极", 1.0), ("负极", 1.0), ("涂覆", 1.0)];
+            index.upsert(summary(Kind::Achievement, HEFEI, 3, &broad, &[]));
+            index
+        };
+        let scores = |index: &Index| -> Vec<(SummaryKey, f32)> {
+            let m = index.matches_for(&key(XIANNING, 1), &Query::default());
+            m.into_iter().map(|m| (m.counterpart, m.explanation.term_score)).collect()
+        };
+        assert_eq!(build().bm25(), Bm25::TUNED);
+
+        let flat = scores(&build().with_bm25(Bm25 { k1: 1.2, b: 0.0 }));
+        assert_eq!(flat.len(), 2);
+        assert_eq!(flat[0].1, flat[1].1, "b 0 ignores length: {flat:?}");
+
+        let full = scores(&build().with_bm25(Bm25 { k1: 1.2, b: 0.75 }));
+        let tuned = scores(&build());
+        for s in [&full, &tuned] {
+            assert_eq!(s[0].0, key(SHENZHEN, 2), "the focused achievement first: {s:?}");
+        }
+        let gap = |s: &[(SummaryKey, f32)]| s[0].1 - s[1].1;
+        assert!(gap(&full) > gap(&tuned) && gap(&tuned) > 0.0, "{full:?} {tuned:?}");
+    }
+
+    #[test]
     fn demand_meets_achievements_and_experts_only() {
         let index = battery_index();
         let all = Query { include_same_city: true, ..Query::default() };
@@ -997,8 +1050,13 @@ mod tests {
         let subject = index.doc(sid);
         let smeta = &index.meta[sid.idx()];
         let side = Side::of(subject.summary.kind).other();
-        let scorer =
-            Scorer::new(subject, smeta.traits, index.idfs(subject, side), index.avg_len(side));
+        let scorer = Scorer::new(
+            subject,
+            smeta.traits,
+            index.idfs(subject, side),
+            index.avg_len(side),
+            index.bm25,
+        );
         let mut all: Vec<(f32, SummaryKey)> = Vec::new();
         for (k, &id) in &index.by_key {
             let doc = index.doc(id);

@@ -31,7 +31,7 @@ mod index;
 mod score;
 
 pub use index::{Index, Query};
-pub use score::{Explanation, MAX_EXPLAINED_TERMS, Match};
+pub use score::{Bm25, Explanation, MAX_EXPLAINED_TERMS, Match};
 
 /// Builders shared by the unit tests of every module.
 #[cfg(test)]

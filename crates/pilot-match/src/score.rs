@@ -1,7 +1,7 @@
 //! Scoring and explanation: how well one summary answers another, and why.
 //!
 //! A match score is the sum of three parts, each never negative:
-//! - term score: BM25 over the terms both carry (k1 [`K1`], b [`B`]), with the summaries'
+//! - term score: BM25 over the terms both carry ([`Bm25::TUNED`]: k1 1.2, b 0.1), with the summaries'
 //!   term weights, [`damp`]ed, standing in for term frequencies on both sides, and document
 //!   frequencies counted among the summaries of the candidates' side across the federation.
 //!   It dominates, because terms are the most specific signal.
@@ -34,10 +34,28 @@ use pilot_model::{CooperationMode, FieldCode, Kind, Summary, SummaryKey, Trl};
 
 use crate::index::Doc;
 
-/// BM25 term-frequency saturation.
-pub(crate) const K1: f32 = 1.2;
-/// BM25 length normalisation: 0 ignores length, 1 normalises fully.
-pub(crate) const B: f32 = 0.1;
+/// The two BM25 parameters. The index scores with [`Bm25::TUNED`] unless told otherwise
+/// ([`crate::Index::with_bm25`]), e.g. by a benchmark that compares it with an engine whose
+/// parameters are fixed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Bm25 {
+    /// Term-frequency saturation.
+    pub k1: f32,
+    /// Length normalisation: 0 ignores length, 1 normalises fully.
+    pub b: f32,
+}
+
+impl Bm25 {
+    /// The parameters tuned on the quality benchmark's DEV split: k1 1.2, b 0.1 (see the
+    /// module documentation).
+    pub const TUNED: Bm25 = Bm25 { k1: 1.2, b: 0.1 };
+}
+
+impl Default for Bm25 {
+    fn default() -> Self {
+        Bm25::TUNED
+    }
+}
 
 /// Field score, as a share of the subject's term-score scale, for a shared exact field code.
 pub(crate) const FIELD_SHARE: f32 = 0.25;
@@ -121,23 +139,23 @@ pub(crate) fn idf(docs: usize, df: usize) -> f32 {
 ///
 /// NB: length counts distinct terms rather than summing weights, so that the collection's
 /// average is an exact ratio of integers and cannot drift with the order of updates.
-pub(crate) fn bm25(idf: f32, qw: f32, dw: f32, len: f32, avg_len: f32) -> f32 {
-    bm25_normed(idf, qw, dw, length_norm(len, avg_len))
+pub(crate) fn bm25(p: Bm25, idf: f32, qw: f32, dw: f32, len: f32, avg_len: f32) -> f32 {
+    bm25_normed(p, idf, qw, dw, length_norm(p, len, avg_len))
 }
 
-/// The length part of BM25's denominator, `K1 × (1 − B + B × len / avg_len)`, which a query
+/// The length part of BM25's denominator, `k1 × (1 − b + b × len / avg_len)`, which a query
 /// can tabulate by length.
 ///
 /// NB: [`bm25`] is exactly `bm25_normed(.., length_norm(..))`: the same operations in the same
 /// order, each rounded to f32, so a tabulated norm gives the same bits.
-pub(crate) fn length_norm(len: f32, avg_len: f32) -> f32 {
-    K1 * (1.0 - B + B * len / avg_len)
+pub(crate) fn length_norm(p: Bm25, len: f32, avg_len: f32) -> f32 {
+    p.k1 * (1.0 - p.b + p.b * len / avg_len)
 }
 
 /// [`bm25`] with its length part already computed by [`length_norm`].
 #[inline]
-pub(crate) fn bm25_normed(idf: f32, qw: f32, dw: f32, norm: f32) -> f32 {
-    idf * (qw * dw * (K1 + 1.0)) / (dw + norm)
+pub(crate) fn bm25_normed(p: Bm25, idf: f32, qw: f32, dw: f32, norm: f32) -> f32 {
+    idf * (qw * dw * (p.k1 + 1.0)) / (dw + norm)
 }
 
 /// What the field and fit parts of a score need to know about one summary, as bit sets and
@@ -225,6 +243,8 @@ pub(crate) struct Scorer<'a> {
     idf: Vec<f32>,
     /// The average length of documents on the candidates' side.
     avg_len: f32,
+    /// The BM25 parameters.
+    bm25: Bm25,
     /// The subject's term-score scale: Σ idf × damped weight over its terms, summed in term
     /// order. Field and fit parts are shares of it.
     scale: f32,
@@ -233,17 +253,23 @@ pub(crate) struct Scorer<'a> {
 impl<'a> Scorer<'a> {
     /// A scorer for `subject`, whose traits are `traits`; `idf` runs parallel to
     /// `subject.terms`.
-    pub(crate) fn new(subject: &'a Doc, traits: Traits, idf: Vec<f32>, avg_len: f32) -> Self {
+    pub(crate) fn new(
+        subject: &'a Doc,
+        traits: Traits,
+        idf: Vec<f32>,
+        avg_len: f32,
+        bm25: Bm25,
+    ) -> Self {
         debug_assert_eq!(idf.len(), subject.terms.len());
         let scale = subject.terms.iter().zip(&idf).map(|(t, idf)| idf * t.tf).sum();
-        Scorer { subject, traits, idf, avg_len, scale }
+        Scorer { subject, traits, idf, avg_len, bm25, scale }
     }
 
     /// The contribution of the subject's `i`-th term to a candidate whose damped weight for
     /// it is `tf` and which has `len` distinct terms (as a float, exactly).
     #[inline]
     pub(crate) fn term_part(&self, i: usize, tf: f32, len: f32) -> f32 {
-        bm25(self.idf[i], self.subject.terms[i].tf, tf, len, self.avg_len)
+        bm25(self.bm25, self.idf[i], self.subject.terms[i].tf, tf, len, self.avg_len)
     }
 
     /// The field and fit facts of a candidate with traits `other`.
@@ -410,11 +436,17 @@ mod tests {
 
     #[test]
     fn bm25_saturates_and_prefers_short_documents() {
-        let one = bm25(1.0, 1.0, 1.0, 1.0, 1.0);
+        let p = Bm25::TUNED;
+        let one = bm25(p, 1.0, 1.0, 1.0, 1.0, 1.0);
         assert!((one - 1.0).abs() < 1e-6, "dw 1 at average length scores idf × qw");
-        assert!(bm25(1.0, 1.0, 0.5, 1.0, 1.0) < one);
-        assert!(bm25(1.0, 1.0, 1.0, 4.0, 2.0) < bm25(1.0, 1.0, 1.0, 1.0, 2.0));
-        assert!(bm25(1.0, 0.5, 1.0, 1.0, 1.0) < one);
+        assert!(bm25(p, 1.0, 1.0, 0.5, 1.0, 1.0) < one);
+        assert!(bm25(p, 1.0, 1.0, 1.0, 4.0, 2.0) < bm25(p, 1.0, 1.0, 1.0, 1.0, 2.0));
+        assert!(bm25(p, 1.0, 0.5, 1.0, 1.0, 1.0) < one);
+        // b 0 ignores length; a larger b penalises a long document more.
+        let flat = Bm25 { b: 0.0, ..p };
+        assert_eq!(bm25(flat, 1.0, 1.0, 1.0, 4.0, 2.0), bm25(flat, 1.0, 1.0, 1.0, 1.0, 2.0));
+        let full = Bm25 { b: 0.75, ..p };
+        assert!(bm25(full, 1.0, 1.0, 1.0, 4.0, 2.0) < bm25(p, 1.0, 1.0, 1.0, 4.0, 2.0));
     }
 
     /// The only match of `subject` against `candidate` in an index that also holds unrelated
