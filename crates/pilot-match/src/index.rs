@@ -389,13 +389,7 @@ impl Index {
         let subject = self.doc(subject_id);
         let subject_meta = &self.meta[subject_id.idx()];
         let side = Side::of(subject.summary.kind).other();
-        let scorer = Scorer::new(
-            subject,
-            subject_meta.traits,
-            self.idfs(subject, side),
-            self.avg_len(side),
-            self.bm25,
-        );
+        let scorer = self.scorer(subject_id);
         if scratch.score.len() < self.slots.len() {
             scratch.score.resize(self.slots.len(), 0.0);
             scratch.seen.resize(self.slots.len(), false);
@@ -562,6 +556,15 @@ impl Index {
     }
 
     /// The idf on `side` of each of the subject's terms, in the subject's term order.
+    /// The scorer of the summary in slot `id` against the other side, with the statistics
+    /// and BM25 parameters of the moment.
+    fn scorer(&self, id: DocId) -> Scorer<'_> {
+        let subject = self.doc(id);
+        let side = Side::of(subject.summary.kind).other();
+        let traits = self.meta[id.idx()].traits;
+        Scorer::new(subject, traits, self.idfs(subject, side), self.avg_len(side), self.bm25)
+    }
+
     fn idfs(&self, subject: &Doc, side: Side) -> Vec<f32> {
         let docs = self.stats[side.idx()].docs;
         subject
@@ -1050,13 +1053,7 @@ mod tests {
         let subject = index.doc(sid);
         let smeta = &index.meta[sid.idx()];
         let side = Side::of(subject.summary.kind).other();
-        let scorer = Scorer::new(
-            subject,
-            smeta.traits,
-            index.idfs(subject, side),
-            index.avg_len(side),
-            index.bm25,
-        );
+        let scorer = index.scorer(sid);
         let mut all: Vec<(f32, SummaryKey)> = Vec::new();
         for (k, &id) in &index.by_key {
             let doc = index.doc(id);
