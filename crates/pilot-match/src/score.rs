@@ -272,6 +272,30 @@ impl<'a> Scorer<'a> {
         bm25(self.bm25, self.idf[i], self.subject.terms[i].tf, tf, len, self.avg_len)
     }
 
+    /// [`Scorer::term_part`] with the length part already computed by [`length_norm`].
+    #[inline]
+    pub(crate) fn term_part_normed(&self, i: usize, tf: f32, norm: f32) -> f32 {
+        bm25_normed(self.bm25, self.idf[i], self.subject.terms[i].tf, tf, norm)
+    }
+
+    /// The field part of a candidate that shares an exact field code: the most one of the
+    /// subject's field lists can add, for pruning.
+    pub(crate) fn field_share(&self) -> f32 {
+        FIELD_SHARE * self.scale
+    }
+
+    /// The most a candidate that shares no exact field code can score beyond its term score
+    /// (a shared category and every fit bonus), for pruning; not rounded as `score` rounds.
+    pub(crate) fn loose_extra(&self) -> f32 {
+        (FIELD_SHARE * SAME_CATEGORY + MODE_BONUS + TRL_BONUS + BUDGET_BONUS) * self.scale
+    }
+
+    /// The most any candidate can score beyond its term score (an exact field and every fit
+    /// bonus), for pruning; not rounded as `score` rounds.
+    pub(crate) fn full_extra(&self) -> f32 {
+        (FIELD_SHARE + MODE_BONUS + TRL_BONUS + BUDGET_BONUS) * self.scale
+    }
+
     /// The field and fit facts of a candidate with traits `other`.
     #[inline]
     fn fit(&self, other: &Traits) -> Fit {
@@ -325,16 +349,6 @@ impl<'a> Scorer<'a> {
     #[inline]
     pub(crate) fn score(&self, other: &Traits, term_score: f32) -> f32 {
         let (field_score, fit_score) = self.parts(self.fit(other));
-        term_score + field_score + fit_score
-    }
-
-    /// The highest score a candidate whose term score is at most `term_score` can reach: an
-    /// exact field and every fit bonus. Exact, because each step of the score is monotonic.
-    #[inline]
-    pub(crate) fn best_case(&self, term_score: f32) -> f32 {
-        let all =
-            Fit { exact_field: true, same_category: true, mode: true, ready: true, budget: true };
-        let (field_score, fit_score) = self.parts(all);
         term_score + field_score + fit_score
     }
 
