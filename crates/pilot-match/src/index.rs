@@ -249,6 +249,9 @@ pub struct Index {
     empty_terms: Vec<u32>,
     /// Exact field code (by position in `FieldCode::all()`) to its postings.
     fields: Vec<FieldPostings>,
+    /// Two-digit discipline category (as a number below 100) to the documents carrying a
+    /// field code of it, tombstones included.
+    categories: Vec<FieldPostings>,
     /// Per-side statistics, indexed by `Side::idx`.
     stats: [SideStats; 2],
     /// The BM25 parameters queries score with.
@@ -496,10 +499,25 @@ impl Index {
                 lists.push(Cursor::new(Run::Field { docs, share: scorer.field_share() }));
             }
         }
-        // What a document can gain beyond its term score: without an exact field, a shared
-        // category and every fit bonus; with one, the field part and every fit bonus.
-        let extra = scorer.loose_extra();
-        let full_extra = scorer.full_extra();
+        let field_lists = lists.iter().filter(|c| c.is_term()).count()..lists.len();
+        // The documents of the subject's categories, searched for candidates (not walked).
+        let mut category_lists: Vec<Cursor<'s>> = Vec::new();
+        for (c, postings) in self.categories.iter().enumerate() {
+            let docs = &postings.sides[side.idx()][..];
+            if subject_meta.traits.categories >> c & 1 == 1 && !docs.is_empty() {
+                category_lists.push(Cursor::new(Run::Field { docs, share: 0.0 }));
+            }
+        }
+        // What a document can gain beyond its term score, by what is known of its fields: an
+        // exact field (or not known not to have one): the field part and every fit bonus;
+        // no exact field: a shared category (unless known not to share one) and every fit
+        // bonus.
+        let gain = |exact: Option<bool>, category: Option<bool>| match (exact, category) {
+            (Some(false), Some(false)) => scorer.fit_extra(),
+            (Some(false), _) => scorer.loose_extra(),
+            _ => scorer.full_extra(),
+        };
+        let extra = gain(Some(false), None);
         // The subject's term ids with their positions, to score a candidate from its terms.
         let mut positions: Vec<(u32, usize)> =
             subject.terms.iter().enumerate().map(|(i, t)| (t.term, i)).collect();
@@ -560,16 +578,32 @@ impl Index {
                         let bit = bits & bits.wrapping_neg();
                         bits &= bits - 1;
                         let mut partial = std::mem::take(&mut acc[local]);
-                        // Until the document's traits are read, the bound of a term score `t`
-                        // assumes the best field and fit, unless the document is known not
-                        // to share an exact field.
-                        let without_field = fields_known && field_bits & bit == 0;
-                        let gain = if without_field { extra } else { full_extra };
-                        let cap = |t: f32| (t + gain) * SLACK;
-                        if hopeless(&best, cap(partial + term_bounds[lazy])) {
+                        // Until the document's traits are read, its bound adds the most its
+                        // field and fit can add, by what is known of its fields.
+                        let mut exact = if field_bits & bit != 0 {
+                            Some(true)
+                        } else {
+                            fields_known.then_some(false)
+                        };
+                        let mut g = gain(exact, None);
+                        let cap = |t: f32, g: f32| (t + g) * SLACK;
+                        if hopeless(&best, cap(partial + term_bounds[lazy], g)) {
                             continue;
                         }
                         let d = w0 + local as u32;
+                        // Searching the field lists, then the category lists, is cheaper than
+                        // reading the traits, and often settles the document.
+                        if exact.is_none() {
+                            exact = Some(lists[field_lists.clone()].iter_mut().any(|c| c.has(d)));
+                            g = gain(exact, None);
+                        }
+                        if exact == Some(false) {
+                            let category = category_lists.iter_mut().any(|c| c.has(d));
+                            g = gain(exact, Some(category));
+                            if hopeless(&best, cap(partial + term_bounds[lazy], g)) {
+                                continue;
+                            }
+                        }
                         let norm = norm_of(lens[d as usize]);
                         let mut complete = true;
                         for k in (0..lazy).rev() {
@@ -577,7 +611,7 @@ impl Index {
                             let Run::Term { idf, qw, .. } = c.run else {
                                 continue;
                             };
-                            if hopeless(&best, cap(partial + term_bounds[k + 1])) {
+                            if hopeless(&best, cap(partial + term_bounds[k + 1], g)) {
                                 complete = false;
                                 break;
                             }
@@ -585,7 +619,7 @@ impl Index {
                                 partial += score::bm25_normed(self.bm25, idf, qw, tf, norm);
                             }
                         }
-                        if !complete || hopeless(&best, cap(partial)) {
+                        if !complete || hopeless(&best, cap(partial, g)) {
                             continue;
                         }
                         let meta = &self.meta[d as usize];
@@ -754,6 +788,14 @@ impl Index {
                 fp.live[side] += 1;
             }
         }
+        let categories = self.meta[id.idx()].traits.categories;
+        for c in (0..128).filter(|c| categories >> c & 1 == 1) {
+            if self.categories.len() <= c {
+                self.categories.resize(c + 1, FieldPostings::default());
+            }
+            self.categories[c].sides[side].push(id.0);
+            self.categories[c].live[side] += 1;
+        }
         let meta = &mut self.meta[id.idx()];
         meta.len = doc.terms.len() as f32;
         self.lens[id.idx()] = len;
@@ -779,6 +821,11 @@ impl Index {
         for f in 0..self.fields.len() {
             if meta.traits.fields >> f & 1 == 1 {
                 self.fields[f].live[side] -= 1;
+            }
+        }
+        for c in 0..self.categories.len() {
+            if meta.traits.categories >> c & 1 == 1 {
+                self.categories[c].live[side] -= 1;
             }
         }
         self.meta[id.idx()].len = DEAD;
@@ -819,7 +866,7 @@ impl Index {
                 p.blocks[side] = Block::of(list, lens);
             }
         }
-        for fp in &mut self.fields {
+        for fp in self.fields.iter_mut().chain(&mut self.categories) {
             for side in &mut fp.sides {
                 side.retain_mut(|d| {
                     *d = remap[*d as usize];
@@ -868,6 +915,19 @@ fn exact_term_score(
     }
     parts.sort_unstable_by_key(|&(i, _)| i);
     Some(parts.iter().fold(0.0f32, |sum, &(_, v)| sum + v))
+}
+
+/// The position of the first entry of `run` (sorted by `key`) whose key is at least `doc`:
+/// galloping from the start, then binary search, so that a short step costs little.
+fn gallop<T>(run: &[T], doc: u32, key: impl Fn(&T) -> u32) -> usize {
+    // Invariant: every entry before `lo` is below `doc`.
+    let (mut lo, mut step) = (0, 1);
+    while lo + step <= run.len() && key(&run[lo + step - 1]) < doc {
+        lo += step;
+        step *= 2;
+    }
+    let hi = (lo + step - 1).min(run.len());
+    lo + run[lo..hi].partition_point(|e| key(e) < doc)
 }
 
 /// What a query's list walks: a subject term's postings, or the documents carrying one of
@@ -996,16 +1056,21 @@ impl<'a> Cursor<'a> {
             return None;
         };
         let run = &postings[self.probe..self.end];
-        // Invariant: every entry before `lo` is below `doc`.
-        let (mut lo, mut step) = (0, 1);
-        while lo + step <= run.len() && run[lo + step - 1].doc < doc {
-            lo += step;
-            step *= 2;
-        }
-        let hi = (lo + step - 1).min(run.len());
-        let at = lo + run[lo..hi].partition_point(|p| p.doc < doc);
+        let at = gallop(run, doc, |p| p.doc);
         self.probe += at;
         run.get(at).filter(|p| p.doc == doc).map(|p| p.tf)
+    }
+
+    /// Whether a field or category list carries `doc`; like [`Cursor::find`], for ascending
+    /// docs, but over the rest of the list rather than the window's run.
+    fn has(&mut self, doc: u32) -> bool {
+        let Run::Field { docs, .. } = self.run else {
+            return false;
+        };
+        let run = &docs[self.probe..];
+        let at = gallop(run, doc, |&d| d);
+        self.probe += at;
+        run.get(at) == Some(&doc)
     }
 }
 

@@ -290,6 +290,12 @@ impl<'a> Scorer<'a> {
         (FIELD_SHARE * SAME_CATEGORY + MODE_BONUS + TRL_BONUS + BUDGET_BONUS) * self.scale
     }
 
+    /// The most a candidate that shares no discipline category can score beyond its term
+    /// score (every fit bonus), for pruning; not rounded as `score` rounds.
+    pub(crate) fn fit_extra(&self) -> f32 {
+        (MODE_BONUS + TRL_BONUS + BUDGET_BONUS) * self.scale
+    }
+
     /// The most any candidate can score beyond its term score (an exact field and every fit
     /// bonus), for pruning; not rounded as `score` rounds.
     pub(crate) fn full_extra(&self) -> f32 {
