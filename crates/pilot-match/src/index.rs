@@ -145,12 +145,13 @@ struct Posting {
     tf: f32,
 }
 
-/// What bounds the BM25 contribution of a run of [`BLOCK`] postings: its last doc, and the
+/// What bounds the BM25 contribution of a run of [`BLOCK`] postings: its first and last doc, and the
 /// largest damped weight and the fewest distinct terms among its documents (a contribution
 /// grows with the weight and shrinks with the length). Widened by every insert, never
 /// narrowed by a removal (so it may be loose, never wrong), and recomputed by a purge.
 #[derive(Debug, Clone, Copy)]
 struct Block {
+    first: u32,
     last: u32,
     max_tf: f32,
     min_len: u32,
@@ -162,7 +163,8 @@ impl Block {
         postings
             .chunks(BLOCK)
             .map(|run| {
-                let mut block = Block { last: 0, max_tf: 0.0, min_len: u32::MAX };
+                let first = run.first().map_or(0, |p| p.doc);
+                let mut block = Block { first, last: 0, max_tf: 0.0, min_len: u32::MAX };
                 for p in run {
                     block.add(p.doc, p.tf, lens[p.doc as usize]);
                 }
@@ -528,14 +530,20 @@ impl Index {
         // same over their term lists only.
         let mut bounds: Vec<f32> = Vec::with_capacity(lists.len() + 1);
         let mut term_bounds: Vec<f32> = Vec::with_capacity(lists.len() + 1);
-        while let Some(w0) = lists.iter().map(Cursor::doc).min().filter(|&d| d != END) {
+        // Every doc below `next` has been dealt with.
+        let mut next = 0u32;
+        loop {
+            let w0 = lists.iter_mut().map(|c| c.first_from(next)).min().unwrap_or(END);
+            if w0 == END {
+                break;
+            }
             let w1 = w0.saturating_add(WINDOW as u32);
             order.clear();
             for (j, c) in lists.iter_mut().enumerate() {
-                c.frame(w1, |idf, qw, block| {
+                c.frame(w0, w1, |idf, qw, block| {
                     score::bm25_normed(self.bm25, idf, qw, block.max_tf, norm_of(block.min_len))
                 });
-                if c.end > c.pos {
+                if c.max > 0.0 {
                     order.push(j);
                 }
             }
@@ -565,7 +573,7 @@ impl Index {
                 // field: no field list is lazy.
                 let fields_known = order[..lazy].iter().all(|&j| lists[j].is_term());
                 // The essential lists, terms in the subject's term order.
-                for c in lists.iter().filter(|c| !c.lazy) {
+                for c in lists.iter_mut().filter(|c| !c.lazy) {
                     c.gather(w0, lens, acc, hits, field_hits, |idf, qw, tf, len| {
                         score::bm25_normed(self.bm25, idf, qw, tf, norm_of(len))
                     });
@@ -647,10 +655,9 @@ impl Index {
                 }
             }
             for c in &mut lists {
-                c.pos = c.end;
-                c.probe = c.end;
                 c.lazy = false;
             }
+            next = w1;
         }
 
         // Ascending order of `Ranked` (reversed) is best first.
@@ -770,7 +777,7 @@ impl Index {
             list.push(Posting { doc: id.0, tf: t.tf });
             let blocks = &mut p.blocks[side];
             if list.len() % BLOCK == 1 || BLOCK == 1 {
-                blocks.push(Block { last: id.0, max_tf: t.tf, min_len: len });
+                blocks.push(Block { first: id.0, last: id.0, max_tf: t.tf, min_len: len });
             } else if let Some(block) = blocks.last_mut() {
                 block.add(id.0, t.tf, len);
             }
@@ -950,73 +957,79 @@ enum Run<'a> {
 }
 
 /// A list during a query, walked in windows of doc ids.
+///
+/// NB: a window is framed from block metadata alone, so a lazy list's postings are touched
+/// only where a candidate is searched for.
 struct Cursor<'a> {
     run: Run<'a>,
-    /// The first entry not yet passed: the start of the current window's run.
-    pos: usize,
-    /// The end of the current window's run.
+    /// Term lists: the first block that may hold a doc of the current window; field lists:
+    /// the first entry of the current window.
+    start: usize,
+    /// Term lists: the block after the last that may hold a doc of the current window;
+    /// field lists: the entry after the current window's last.
     end: usize,
-    /// The most an entry of the current window's run can add.
+    /// Where the next search or gather starts: no entry before it is still wanted.
+    probe: usize,
+    /// The most an entry of the current window can add; 0 if the list has none there.
     max: f32,
     /// Whether the list is lazy in the current window.
     lazy: bool,
-    /// Where the next [`Cursor::find`] starts, in `pos..=end`.
-    probe: usize,
 }
 
 impl<'a> Cursor<'a> {
     fn new(run: Run<'a>) -> Self {
-        Cursor { run, pos: 0, end: 0, max: 0.0, lazy: false, probe: 0 }
+        Cursor { run, start: 0, end: 0, probe: 0, max: 0.0, lazy: false }
     }
 
     fn is_term(&self) -> bool {
         matches!(self.run, Run::Term { .. })
     }
 
-    /// The doc at the cursor, or [`END`].
-    fn doc(&self) -> u32 {
+    /// A lower bound of the list's first doc at or after `from` (exact for field lists, the
+    /// start of a block or `from` itself for term lists), or [`END`]; forgets what lies before.
+    fn first_from(&mut self, from: u32) -> u32 {
         match self.run {
-            Run::Term { postings, .. } => postings.get(self.pos).map_or(END, |p| p.doc),
-            Run::Field { docs, .. } => docs.get(self.pos).copied().unwrap_or(END),
+            Run::Term { blocks, .. } => {
+                while blocks.get(self.start).is_some_and(|b| b.last < from) {
+                    self.start += 1;
+                }
+                blocks.get(self.start).map_or(END, |b| b.first.max(from))
+            }
+            Run::Field { docs, .. } => {
+                self.start += docs[self.start..].partition_point(|&d| d < from);
+                self.probe = self.probe.max(self.start);
+                docs.get(self.start).copied().unwrap_or(END)
+            }
         }
     }
 
-    /// Sets the run of the window that ends before doc `w1` (`pos..end`) and its bound: for
-    /// a term, the largest `bound(idf, qw, block)` of the blocks it overlaps.
-    fn frame(&mut self, w1: u32, bound: impl Fn(f32, f32, &Block) -> f32) {
+    /// Frames the window `w0..w1` (`first_from(w0)` was called): which blocks or entries it
+    /// spans and its bound, for a term the largest `bound(idf, qw, block)` of those blocks.
+    fn frame(&mut self, w0: u32, w1: u32, bound: impl Fn(f32, f32, &Block) -> f32) {
         match self.run {
-            Run::Term { postings, blocks, idf, qw } => {
+            Run::Term { blocks, idf, qw, .. } => {
                 let mut max = 0.0f32;
-                let mut b = self.pos / BLOCK;
-                self.end = postings.len();
-                while let Some(block) = blocks.get(b) {
-                    if block.last < w1 {
-                        max = max.max(bound(idf, qw, block));
-                        b += 1;
-                        continue;
-                    }
-                    let start = (b * BLOCK).max(self.pos);
-                    let stop = ((b + 1) * BLOCK).min(postings.len());
-                    self.end = start + postings[start..stop].partition_point(|p| p.doc < w1);
-                    if self.end > start {
-                        max = max.max(bound(idf, qw, block));
-                    }
-                    break;
+                self.end = self.start;
+                while let Some(block) = blocks.get(self.end).filter(|b| b.first < w1) {
+                    max = max.max(bound(idf, qw, block));
+                    self.end += 1;
                 }
+                self.probe = self.probe.max(self.start * BLOCK);
                 self.max = max;
             }
             Run::Field { docs, share } => {
-                self.end = self.pos + docs[self.pos..].partition_point(|&d| d < w1);
-                self.max = share;
+                debug_assert!(docs.get(self.start).is_none_or(|&d| d >= w0));
+                self.end = self.start + docs[self.start..].partition_point(|&d| d < w1);
+                self.max = if self.end > self.start { share } else { 0.0 };
             }
         }
     }
 
-    /// Adds the current run to the window starting at doc `w0`: each live document's term
-    /// part (`part(idf, qw, tf, len)`) to `acc` and its bit to `hits`, and for a field list
-    /// also to `field_hits`.
+    /// Adds the current window `w0..` to `acc` and `hits`: each live document's term part
+    /// (`part(idf, qw, tf, len)`) to `acc` and its bit to `hits`, and for a field list also
+    /// to `field_hits`.
     fn gather(
-        &self,
+        &mut self,
         w0: u32,
         lens: &[u32],
         acc: &mut [f32],
@@ -1026,7 +1039,15 @@ impl<'a> Cursor<'a> {
     ) {
         match self.run {
             Run::Term { postings, idf, qw, .. } => {
-                for p in &postings[self.pos..self.end] {
+                let stop = (self.end * BLOCK).min(postings.len());
+                let mut i = self.probe;
+                while i < stop && postings[i].doc < w0 {
+                    i += 1;
+                }
+                let w1 = w0.saturating_add(WINDOW as u32);
+                while i < stop && postings[i].doc < w1 {
+                    let p = postings[i];
+                    i += 1;
                     let len = lens[p.doc as usize];
                     if len != DEAD_LEN {
                         let local = (p.doc - w0) as usize;
@@ -1034,9 +1055,10 @@ impl<'a> Cursor<'a> {
                         hits[local / 64] |= 1 << (local % 64);
                     }
                 }
+                self.probe = i;
             }
             Run::Field { docs, .. } => {
-                for &d in &docs[self.pos..self.end] {
+                for &d in &docs[self.start..self.end] {
                     if lens[d as usize] != DEAD_LEN {
                         let local = (d - w0) as usize;
                         hits[local / 64] |= 1 << (local % 64);
@@ -1055,9 +1077,10 @@ impl<'a> Cursor<'a> {
         let Run::Term { postings, .. } = self.run else {
             return None;
         };
-        let run = &postings[self.probe..self.end];
+        let stop = (self.end * BLOCK).min(postings.len());
+        let run = &postings[self.probe.min(stop)..stop];
         let at = gallop(run, doc, |p| p.doc);
-        self.probe += at;
+        self.probe = self.probe.min(stop) + at;
         run.get(at).filter(|p| p.doc == doc).map(|p| p.tf)
     }
 
