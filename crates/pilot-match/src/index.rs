@@ -117,7 +117,7 @@ fn analyze(summary: &Summary) -> Vec<RawTerm<'_>> {
         })
         .filter(|t| !t.key.is_empty())
         .collect();
-    terms.sort_by(|a, b| {
+    terms.sort_unstable_by(|a, b| {
         a.key.cmp(&b.key).then(b.weight.total_cmp(&a.weight)).then(a.original.cmp(&b.original))
     });
     // `dedup_by` keeps the first of each run, which the sort made the heaviest.
@@ -242,7 +242,7 @@ pub struct Index {
     /// Every stored summary's slot, ordered by key.
     by_key: BTreeMap<SummaryKey, DocId>,
     /// Normalised term to its id. NB: only looked up, never iterated.
-    term_ids: HashMap<String, u32>,
+    term_ids: HashMap<String, u32, foldhash::fast::RandomState>,
     /// Postings by term id.
     terms: Vec<Postings>,
     /// Term ids whose postings became empty, reusable after a purge dropped their key.
@@ -323,17 +323,35 @@ impl Index {
     /// are not stored), but built in bulk: terms are counted first so that every postings
     /// list is allocated once at its final size.
     pub fn from_summaries(summaries: Vec<Summary>) -> Self {
-        // The last summary under each key wins, as with successive upserts.
-        let mut last: HashMap<&SummaryKey, usize> = HashMap::with_capacity(summaries.len());
-        for (i, s) in summaries.iter().enumerate() {
-            last.insert(&s.key, i);
+        // The last summary under each key wins, as with successive upserts: sorted by key,
+        // then input order, the last of each run.
+        let mut by_key: Vec<(&SummaryKey, usize)> =
+            summaries.iter().enumerate().map(|(i, s)| (&s.key, i)).collect();
+        // NB: the hub reads its store in key order, so this is usually a check.
+        if !by_key.is_sorted() {
+            by_key.sort_unstable();
         }
+        let by_key: Vec<usize> = by_key.into_iter().map(|(_, i)| i).collect();
         let mut keep: Vec<bool> = vec![false; summaries.len()];
-        for (i, s) in summaries.iter().enumerate() {
-            keep[i] = last[&s.key] == i && s.status.is_shared();
+        for (j, &i) in by_key.iter().enumerate() {
+            let last = by_key.get(j + 1).is_none_or(|&n| summaries[n].key != summaries[i].key);
+            keep[i] = last && summaries[i].status.is_shared();
         }
-        drop(last);
+        // Ids follow input order among the kept summaries.
+        let mut ids: Vec<u32> = vec![0; summaries.len()];
+        let mut next = 0u32;
+        for (i, &k) in keep.iter().enumerate() {
+            ids[i] = next;
+            next += u32::from(k);
+        }
         let mut index = Index::new();
+        // Built from keys in order, which a `BTreeMap` does in bulk.
+        index.by_key = by_key
+            .into_iter()
+            .filter(|&i| keep[i])
+            .map(|i| (summaries[i].key.clone(), DocId(ids[i])))
+            .collect();
+        drop(ids);
         let mut analysed: Vec<Doc> = Vec::new();
         let mut counts: Vec<[u32; 2]> = Vec::new();
         for (summary, keep) in summaries.into_iter().zip(keep) {
@@ -360,7 +378,8 @@ impl Index {
             index.slots.push(None);
             index.meta.push(Meta { len: DEAD, city: 0, traits: Traits::of(&doc.summary) });
             index.lens.push(DEAD_LEN);
-            index.insert_doc(id, doc);
+            debug_assert_eq!(index.by_key.get(&doc.summary.key), Some(&id));
+            index.link(id, doc);
         }
         index
     }
@@ -377,7 +396,8 @@ impl Index {
         let terms = self.doc_terms(&summary);
         let id = self.alloc();
         self.meta[id.idx()].traits = Traits::of(&summary);
-        self.insert_doc(id, Doc { summary, terms });
+        self.by_key.insert(summary.key.clone(), id);
+        self.link(id, Doc { summary, terms });
     }
 
     /// Removes the summary stored under `key`, returning it.
@@ -763,9 +783,9 @@ impl Index {
         id
     }
 
-    /// Stores `doc` in the free slot `id` (whose traits are already set) and adds its
-    /// postings and statistics.
-    fn insert_doc(&mut self, id: DocId, doc: Doc) {
+    /// Stores `doc` in the new slot `id` (whose traits are already set and which `by_key`
+    /// already names) and adds its postings and statistics.
+    fn link(&mut self, id: DocId, doc: Doc) {
         let side = Side::of(doc.summary.kind).idx();
         self.stats[side].docs += 1;
         self.stats[side].terms += doc.terms.len();
@@ -807,11 +827,10 @@ impl Index {
         meta.len = doc.terms.len() as f32;
         self.lens[id.idx()] = len;
         meta.city = doc.summary.key.city.get();
-        self.by_key.insert(doc.summary.key.clone(), id);
         self.slots[id.idx()] = Some(doc);
     }
 
-    /// Takes back the statistics `insert_doc` added and marks the slot dead; its postings
+    /// Takes back the statistics `link` added and marks the slot dead; its postings
     /// stay as tombstones until the next purge.
     fn unlink(&mut self, id: DocId, doc: &Doc) {
         let side = Side::of(doc.summary.kind).idx();
