@@ -54,8 +54,8 @@ impl Side {
     }
 }
 
-/// A slot in the index's slab: stable while its summary is stored, reused after removal
-/// once no posting names it any more.
+/// A slot in the index's slab: new summaries take ids above every id in use; a purge
+/// renumbers the live summaries in their order, so postings stay sorted by id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 struct DocId(u32);
 
