@@ -4,7 +4,9 @@
 //! updates it incrementally.
 
 use std::collections::BTreeMap;
-use std::sync::{Mutex, RwLock};
+use std::sync::Mutex;
+
+use parking_lot::RwLock;
 
 use pilot_match::{Index, Match, Query};
 use pilot_model::{
@@ -72,6 +74,9 @@ pub struct NationalFilter {
 /// The hub's match index.
 #[derive(Debug)]
 pub struct Matcher {
+    /// NB: task-fair (parking_lot): once an apply waits, new queries queue behind it, so a
+    /// steady stream of queries cannot hold off an acknowledged change (with std's `RwLock`
+    /// a writer waited up to a quarter of a second behind one query thread).
     index: RwLock<Index>,
     /// Live summaries per city and kind, kept in step with the index (changed only under its
     /// write lock), so that status screens and metrics read them without walking the index or
@@ -103,9 +108,10 @@ impl Matcher {
         }
     }
 
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, Index> {
-        // A panic while holding the lock would be a bug in pilot-match; keep serving reads.
-        self.index.read().unwrap_or_else(|p| p.into_inner())
+    fn read(&self) -> parking_lot::RwLockReadGuard<'_, Index> {
+        // NB: the lock does not poison: a panic while holding it would be a bug in
+        // pilot-match, and reads go on.
+        self.index.read()
     }
 
     /// A receiver that sees a new value after every change to the index.
@@ -119,7 +125,7 @@ impl Matcher {
             return;
         }
         let _bump = Bump(&self.generation);
-        let mut index = self.index.write().unwrap_or_else(|p| p.into_inner());
+        let mut index = self.index.write();
         let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
         for c in changes {
             let (city, before, after) = match c {

@@ -38,7 +38,7 @@
 //! - searchable after ack: what the hub does after acknowledging a batch (take the write lock
 //!   of the index, `upsert`) until a query (`matches_for` of a demand whose terms the new
 //!   achievement copies) returns it, while another thread keeps running realistic queries on the
-//!   same `RwLock` as `Matcher` does;
+//!   same task-fair `parking_lot::RwLock` as `Matcher` does;
 //! - peak RSS (`VmHWM`) after the pilot-match phases, before tantivy exists (the hub's
 //!   footprint: the rebuilt index), and at the end (both engines, for information).
 //!
@@ -82,10 +82,10 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::RwLock;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use parking_lot::RwLock;
 use pilot_anon::{Anonymizer, NodeSecret, Outcome};
 use pilot_match::{Bm25, Index, Query as MatchQuery};
 use pilot_model::{
@@ -230,7 +230,7 @@ fn main() {
     // --- Searchable after ack, with a concurrent query thread on the same lock.
     let locked = RwLock::new(index);
     let ack = searchable_after_ack(&locked, &realistic, &cities);
-    let index = locked.into_inner().unwrap_or_else(|p| p.into_inner());
+    let index = locked.into_inner();
     let (_, hub_peak) = rss();
     println!(
         "searchable after ack: p99 {}, max {}; peak RSS so far {}",
@@ -701,7 +701,7 @@ fn searchable_after_ack(
         s.spawn(|| {
             let mut i = 0;
             while !stop.load(Ordering::Relaxed) {
-                let index = locked.read().unwrap_or_else(|p| p.into_inner());
+                let index = locked.read();
                 std::hint::black_box(index.matches_for(&realistic[i % realistic.len()], &query));
                 drop(index);
                 i += 1;
@@ -714,7 +714,7 @@ fn searchable_after_ack(
             }
             let subject = &realistic[(trial * 7919) % realistic.len()];
             let demand = {
-                let index = locked.read().unwrap_or_else(|p| p.into_inner());
+                let index = locked.read();
                 index.get(subject).cloned().expect("subjects are indexed")
             };
             let other = cities.iter().copied().find(|c| *c != subject.city).expect("22 cities");
@@ -731,10 +731,10 @@ fn searchable_after_ack(
             };
             let new_key = new.key.clone();
             let t = Instant::now();
-            locked.write().unwrap_or_else(|p| p.into_inner()).upsert(new);
+            locked.write().upsert(new);
             let mut ok = false;
             while t.elapsed() < Duration::from_secs(5) {
-                let index = locked.read().unwrap_or_else(|p| p.into_inner());
+                let index = locked.read();
                 if index.matches_for(subject, &query).iter().any(|m| m.counterpart == new_key) {
                     ok = true;
                     break;
@@ -742,7 +742,7 @@ fn searchable_after_ack(
             }
             lat.push(t.elapsed());
             found += usize::from(ok);
-            locked.write().unwrap_or_else(|p| p.into_inner()).remove(&new_key);
+            locked.write().remove(&new_key);
             std::thread::sleep(Duration::from_millis(2));
         }
         stop.store(true, Ordering::Relaxed);
