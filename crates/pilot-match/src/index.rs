@@ -530,15 +530,9 @@ impl Index {
                 category_lists.push(Cursor::new(Run::Field { docs, share: 0.0 }));
             }
         }
-        // What a document can gain beyond its term score, by what is known of its fields: an
-        // exact field (or not known not to have one): the field part and every fit bonus;
-        // no exact field: a shared category (unless known not to share one) and every fit
-        // bonus.
-        let gain = |exact: Option<bool>, category: Option<bool>| match (exact, category) {
-            (Some(false), Some(false)) => scorer.fit_extra(),
-            (Some(false), _) => scorer.loose_extra(),
-            _ => scorer.full_extra(),
-        };
+        // What a document can gain beyond its term score, by what is known of its fields.
+        let gain = |exact, category| scorer.most_beyond_terms(exact, category);
+        // The field lists carry their own part, so a window's lazy lists need only this.
         let extra = gain(Some(false), None);
         // The subject's term ids with their positions, to score a candidate from its terms.
         let mut positions: Vec<(u32, usize)> =

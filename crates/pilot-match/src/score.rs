@@ -284,22 +284,16 @@ impl<'a> Scorer<'a> {
         FIELD_SHARE * self.scale
     }
 
-    /// The most a candidate that shares no exact field code can score beyond its term score
-    /// (a shared category and every fit bonus), for pruning; not rounded as `score` rounds.
-    pub(crate) fn loose_extra(&self) -> f32 {
-        (FIELD_SHARE * SAME_CATEGORY + MODE_BONUS + TRL_BONUS + BUDGET_BONUS) * self.scale
-    }
-
-    /// The most a candidate that shares no discipline category can score beyond its term
-    /// score (every fit bonus), for pruning; not rounded as `score` rounds.
-    pub(crate) fn fit_extra(&self) -> f32 {
-        (MODE_BONUS + TRL_BONUS + BUDGET_BONUS) * self.scale
-    }
-
-    /// The most any candidate can score beyond its term score (an exact field and every fit
-    /// bonus), for pruning; not rounded as `score` rounds.
-    pub(crate) fn full_extra(&self) -> f32 {
-        (FIELD_SHARE + MODE_BONUS + TRL_BONUS + BUDGET_BONUS) * self.scale
+    /// The most a candidate can score beyond its term score, for pruning, by what is known
+    /// of it: whether it shares an exact field code, and whether it shares a discipline
+    /// category (`None`: not known). Every fit bonus is assumed; not rounded as `score` rounds.
+    pub(crate) fn most_beyond_terms(&self, exact: Option<bool>, category: Option<bool>) -> f32 {
+        let field = match (exact, category) {
+            (Some(false), Some(false)) => 0.0,
+            (Some(false), _) => FIELD_SHARE * SAME_CATEGORY,
+            _ => FIELD_SHARE,
+        };
+        (field + MODE_BONUS + TRL_BONUS + BUDGET_BONUS) * self.scale
     }
 
     /// The field and fit facts of a candidate with traits `other`.
