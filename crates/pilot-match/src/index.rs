@@ -260,6 +260,13 @@ pub struct Index {
     bm25: Bm25,
 }
 
+/// The capacity a bulk build gives a vector of `n` entries: an eighth more, so that the
+/// first changes after a rebuild do not each copy a full vector (under the hub's write lock,
+/// with the slab of 1.1 M summaries, one such copy took a tenth of a second).
+fn room(n: usize) -> usize {
+    n + n / 8
+}
+
 /// A dead slot's `Meta::len`.
 const DEAD: f32 = -1.0;
 /// A dead slot's entry in `Index::lens`.
@@ -321,7 +328,7 @@ impl Index {
     /// An index holding the given summaries, the same as upserting them one by one in order
     /// (so a later summary with the same key replaces an earlier one, and unshared summaries
     /// are not stored), but built in bulk: terms are counted first so that every postings
-    /// list is allocated once at its final size.
+    /// list is allocated once, at its size plus an eighth to grow into.
     pub fn from_summaries(summaries: Vec<Summary>) -> Self {
         // The last summary under each key wins, as with successive upserts: sorted by key,
         // then input order, the last of each run.
@@ -367,12 +374,13 @@ impl Index {
             analysed.push(Doc { summary, terms });
         }
         for (p, c) in index.terms.iter_mut().zip(&counts) {
-            p.sides = [Vec::with_capacity(c[0] as usize), Vec::with_capacity(c[1] as usize)];
+            p.sides =
+                [Vec::with_capacity(room(c[0] as usize)), Vec::with_capacity(room(c[1] as usize))];
         }
         drop(counts);
-        index.slots.reserve_exact(analysed.len());
-        index.meta.reserve_exact(analysed.len());
-        index.lens.reserve_exact(analysed.len());
+        index.slots.reserve_exact(room(analysed.len()));
+        index.meta.reserve_exact(room(analysed.len()));
+        index.lens.reserve_exact(room(analysed.len()));
         for doc in analysed {
             let id = DocId(u32::try_from(index.slots.len()).expect("fewer than 2^32 summaries"));
             index.slots.push(None);
