@@ -245,11 +245,13 @@ fn main() {
     let tv = Tantivy::build(&index, &dir);
     println!("tantivy build: {:.2} s; RSS {}", tv.build_time.as_secs_f64(), mib(rss().0));
 
-    let subject = |k: &SummaryKey| index.get(k).expect("query subjects are indexed");
-    let real_subjects: Vec<&Summary> =
+    let subject = |k: &SummaryKey| with_terms(&index, k);
+    let real_subjects: Vec<Summary> =
         realistic.iter().take(pilot_real.len()).map(subject).collect();
-    let stress_subjects: Vec<&Summary> =
+    let stress_subjects: Vec<Summary> =
         stress.iter().take(pilot_stress.len()).map(subject).collect();
+    let real_subjects: Vec<&Summary> = real_subjects.iter().collect();
+    let stress_subjects: Vec<&Summary> = stress_subjects.iter().collect();
     for s in real_subjects.iter().take(20) {
         std::hint::black_box(tv.search_bm25(s, 10));
     }
@@ -647,6 +649,12 @@ fn read_jsonl(path: &Path) -> Vec<serde_json::Value> {
 /// What `Matcher::rebuild` does at start-up, scoring with tantivy's BM25 parameters (k1 1.2,
 /// b 0.75) rather than the hub's tuned b 0.1, so that both engines rank with identical
 /// parameters. The parameters are used only at query time: latency is the same either way.
+/// The indexed summary under `key` with the terms the index keeps of it.
+fn with_terms(index: &Index, key: &SummaryKey) -> Summary {
+    let s = index.get(key).expect("the summary is indexed");
+    Summary { terms: index.terms(key).expect("the summary is indexed"), ..s.clone() }
+}
+
 fn rebuild(summaries: Vec<Summary>) -> Index {
     Index::from_summaries(summaries).with_bm25(TANTIVY_BM25)
 }
@@ -715,7 +723,7 @@ fn searchable_after_ack(
             let subject = &realistic[(trial * 7919) % realistic.len()];
             let demand = {
                 let index = locked.read();
-                index.get(subject).cloned().expect("subjects are indexed")
+                with_terms(&index, subject)
             };
             let other = cities.iter().copied().find(|c| *c != subject.city).expect("22 cities");
             let new = Summary {
@@ -830,6 +838,7 @@ impl Tantivy {
             writers.push(w);
         }
         for s in index.iter() {
+            let s = &with_terms(index, &s.key);
             let mut doc = TantivyDocument::default();
             let tokens = analysed(s)
                 .into_iter()

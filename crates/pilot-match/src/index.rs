@@ -24,7 +24,7 @@ use std::cell::RefCell;
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
 
-use pilot_model::{FieldCode, Kind, Summary, SummaryKey};
+use pilot_model::{FieldCode, Kind, Summary, SummaryKey, WeightedTerm};
 
 use crate::score::{self, Bm25, Explanation, Match, Scorer, Traits};
 
@@ -73,23 +73,32 @@ pub(crate) struct DocTerm {
     /// The summary's weight for it as BM25 uses it, [`score::damp`]ed; computed once here, so
     /// that postings hold it and queries do not recompute it.
     pub(crate) tf: f32,
-    /// Position of the original spelling in `Summary::terms`.
-    pub(crate) original: u32,
+    /// The summary's weight for it, capped at 1 (of its heaviest spelling).
+    pub(crate) weight: f32,
 }
 
 /// A stored summary and its analysed form.
 #[derive(Debug)]
 pub(crate) struct Doc {
-    /// The summary exactly as upserted.
+    /// The summary as upserted, less its terms (`Summary::terms` is empty): the index keeps
+    /// them analysed, as `terms` and `respelt`, because their strings are most of a summary's
+    /// memory.
     pub(crate) summary: Summary,
     /// Distinct usable terms, sorted by normalised key.
     pub(crate) terms: Box<[DocTerm]>,
+    /// The summary's own spelling of those of `terms` (by position) that it did not spell as
+    /// their normalised key (other case, surrounding space); usually empty.
+    pub(crate) respelt: Box<[(u32, Box<str>)]>,
 }
 
 impl Doc {
-    /// The summary's own spelling of one of its indexed terms, trimmed.
-    pub(crate) fn spelling<'a>(&'a self, term: &DocTerm) -> &'a str {
-        self.summary.terms[term.original as usize].term.trim()
+    /// The summary's own spelling of its `i`-th term, as written; `keys` is the index's term
+    /// dictionary.
+    pub(crate) fn spelling<'a>(&'a self, i: usize, keys: &'a [Box<str>]) -> &'a str {
+        match self.respelt.iter().find(|(at, _)| *at as usize == i) {
+            Some((_, spelt)) => spelt,
+            None => &keys[self.terms[i].term as usize],
+        }
     }
 }
 
@@ -243,6 +252,8 @@ pub struct Index {
     by_key: BTreeMap<SummaryKey, DocId>,
     /// Normalised term to its id. NB: only looked up, never iterated.
     term_ids: HashMap<String, u32, foldhash::fast::RandomState>,
+    /// Term id to its normalised key (empty for a retired id).
+    keys: Vec<Box<str>>,
     /// Postings by term id.
     terms: Vec<Postings>,
     /// Term ids whose postings became empty, reusable after a purge dropped their key.
@@ -329,65 +340,73 @@ impl Index {
     /// (so a later summary with the same key replaces an earlier one, and unshared summaries
     /// are not stored), but built in bulk: terms are counted first so that every postings
     /// list is allocated once, at its size plus an eighth to grow into.
-    pub fn from_summaries(summaries: Vec<Summary>) -> Self {
-        // The last summary under each key wins, as with successive upserts: sorted by key,
-        // then input order, the last of each run.
-        let mut by_key: Vec<(&SummaryKey, usize)> =
-            summaries.iter().enumerate().map(|(i, s)| (&s.key, i)).collect();
-        // NB: the hub reads its store in key order, so this is usually a check.
-        if !by_key.is_sorted() {
-            by_key.sort_unstable();
-        }
-        let by_key: Vec<usize> = by_key.into_iter().map(|(_, i)| i).collect();
-        let mut keep: Vec<bool> = vec![false; summaries.len()];
-        for (j, &i) in by_key.iter().enumerate() {
-            let last = by_key.get(j + 1).is_none_or(|&n| summaries[n].key != summaries[i].key);
-            keep[i] = last && summaries[i].status.is_shared();
-        }
-        // Ids follow input order among the kept summaries.
-        let mut ids: Vec<u32> = vec![0; summaries.len()];
-        let mut next = 0u32;
-        for (i, &k) in keep.iter().enumerate() {
-            ids[i] = next;
-            next += u32::from(k);
-        }
+    ///
+    /// NB: takes the summaries one at a time and keeps only their analysed form, so a caller
+    /// that streams them (the hub, from its store) never holds them all as written.
+    pub fn from_summaries(summaries: impl IntoIterator<Item = Summary>) -> Self {
+        let summaries = summaries.into_iter();
         let mut index = Index::new();
-        // Built from keys in order, which a `BTreeMap` does in bulk.
-        index.by_key = by_key
-            .into_iter()
-            .filter(|&i| keep[i])
-            .map(|i| (summaries[i].key.clone(), DocId(ids[i])))
-            .collect();
-        drop(ids);
-        let mut analysed: Vec<Doc> = Vec::new();
+        let expected = room(summaries.size_hint().0);
+        index.slots.reserve_exact(expected);
+        index.meta.reserve_exact(expected);
+        index.lens.reserve_exact(expected);
+        // Every summary's key and position, with its slot if it is shared.
+        let mut entries: Vec<(SummaryKey, usize, Option<DocId>)> = Vec::new();
         let mut counts: Vec<[u32; 2]> = Vec::new();
-        for (summary, keep) in summaries.into_iter().zip(keep) {
-            if !keep {
+        for (n, summary) in summaries.enumerate() {
+            if !summary.status.is_shared() {
+                entries.push((summary.key, n, None));
                 continue;
             }
             let side = Side::of(summary.kind).idx();
-            let terms = index.doc_terms(&summary);
+            let doc = index.analyse(summary);
             counts.resize(index.terms.len(), [0, 0]);
-            for t in terms.iter() {
+            for t in doc.terms.iter() {
                 counts[t.term as usize][side] += 1;
             }
-            analysed.push(Doc { summary, terms });
+            let id = index.alloc();
+            index.meta[id.idx()].traits = Traits::of(&doc.summary);
+            entries.push((doc.summary.key.clone(), n, Some(id)));
+            index.slots[id.idx()] = Some(doc);
         }
+        // The last summary under each key wins, as with successive upserts: sorted by key,
+        // then input order, the last of each run. NB: the hub reads its store in key order,
+        // so this is usually a check.
+        if !entries.is_sorted_by(|a, b| (&a.0, a.1) <= (&b.0, b.1)) {
+            entries.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
+        }
+        let mut keep = vec![false; index.slots.len()];
+        let mut by_key: Vec<(SummaryKey, DocId)> = Vec::with_capacity(entries.len());
+        let mut entries = entries.into_iter().peekable();
+        while let Some((key, _, slot)) = entries.next() {
+            if entries.peek().is_some_and(|next| next.0 == key) {
+                continue;
+            }
+            if let Some(id) = slot {
+                keep[id.idx()] = true;
+                by_key.push((key, id));
+            }
+        }
+        // Built from keys in order, which a `BTreeMap` does in bulk.
+        index.by_key = by_key.into_iter().collect();
         for (p, c) in index.terms.iter_mut().zip(&counts) {
             p.sides =
                 [Vec::with_capacity(room(c[0] as usize)), Vec::with_capacity(room(c[1] as usize))];
         }
         drop(counts);
-        index.slots.reserve_exact(room(analysed.len()));
-        index.meta.reserve_exact(room(analysed.len()));
-        index.lens.reserve_exact(room(analysed.len()));
-        for doc in analysed {
-            let id = DocId(u32::try_from(index.slots.len()).expect("fewer than 2^32 summaries"));
-            index.slots.push(None);
-            index.meta.push(Meta { len: DEAD, city: 0, traits: Traits::of(&doc.summary) });
-            index.lens.push(DEAD_LEN);
-            debug_assert_eq!(index.by_key.get(&doc.summary.key), Some(&id));
-            index.link(id, doc);
+        for (i, keep) in keep.into_iter().enumerate() {
+            let doc = index.slots[i].take().expect("every slot was filled");
+            if keep {
+                index.link(DocId(i as u32), doc);
+            } else {
+                // Replaced by a later summary: its slot is dead, and terms only it used
+                // are retired by the purge below.
+                index.empty_terms.extend(doc.terms.iter().map(|t| t.term));
+                index.dead += 1;
+            }
+        }
+        if index.dead > 0 {
+            index.purge();
         }
         index
     }
@@ -401,14 +420,14 @@ impl Index {
         if !summary.status.is_shared() {
             return;
         }
-        let terms = self.doc_terms(&summary);
+        let doc = self.analyse(summary);
         let id = self.alloc();
-        self.meta[id.idx()].traits = Traits::of(&summary);
-        self.by_key.insert(summary.key.clone(), id);
-        self.link(id, Doc { summary, terms });
+        self.meta[id.idx()].traits = Traits::of(&doc.summary);
+        self.by_key.insert(doc.summary.key.clone(), id);
+        self.link(id, doc);
     }
 
-    /// Removes the summary stored under `key`, returning it.
+    /// Removes the summary stored under `key`, returning it without its terms.
     pub fn remove(&mut self, key: &SummaryKey) -> Option<Summary> {
         let id = self.by_key.remove(key)?;
         let doc = self.slots[id.idx()].take().expect("by_key names only occupied slots");
@@ -420,9 +439,22 @@ impl Index {
         Some(doc.summary)
     }
 
-    /// The summary stored under `key`.
+    /// The summary stored under `key`, without its terms (`Summary::terms` is empty: the
+    /// index keeps them analysed; see [`Index::terms`]).
     pub fn get(&self, key: &SummaryKey) -> Option<&Summary> {
         self.by_key.get(key).map(|&id| &self.doc(id).summary)
+    }
+
+    /// The terms of the summary stored under `key` as the index keeps them: each distinct
+    /// usable term once, in normalised key order, spelt as the summary spelt its heaviest
+    /// spelling, with that weight (capped at 1). Terms with unusable weights are not kept.
+    pub fn terms(&self, key: &SummaryKey) -> Option<Vec<WeightedTerm>> {
+        let doc = self.doc(*self.by_key.get(key)?);
+        let terms = doc.terms.iter().enumerate().map(|(i, t)| WeightedTerm {
+            term: doc.spelling(i, &self.keys).to_owned(),
+            weight: t.weight,
+        });
+        Some(terms.collect())
     }
 
     /// Number of stored summaries.
@@ -435,7 +467,8 @@ impl Index {
         self.by_key.is_empty()
     }
 
-    /// Every summary, ordered by key (deterministic).
+    /// Every summary, ordered by key (deterministic), without its terms (see
+    /// [`Index::terms`]).
     pub fn iter(&self) -> impl Iterator<Item = &Summary> {
         self.by_key.values().map(|&id| &self.doc(id).summary)
     }
@@ -709,19 +742,28 @@ impl Index {
         self.slots[id.idx()].as_ref().expect("postings and by_key name only occupied slots")
     }
 
-    /// The id of a normalised term, interning it if new.
-    /// A summary's analysed terms as the index stores them: damped weights, interned keys.
-    fn doc_terms(&mut self, summary: &Summary) -> Box<[DocTerm]> {
-        analyze(summary)
-            .into_iter()
-            .map(|t| DocTerm {
+    /// A summary as the index stores it: its terms analysed (damped weights, interned keys,
+    /// spellings other than the key kept aside) and taken out of it.
+    fn analyse(&mut self, mut summary: Summary) -> Doc {
+        let analysed = analyze(&summary);
+        let mut respelt: Vec<(u32, Box<str>)> = Vec::new();
+        let mut terms: Vec<DocTerm> = Vec::with_capacity(analysed.len());
+        for (i, t) in analysed.into_iter().enumerate() {
+            let written = &summary.terms[t.original].term;
+            if *written != *t.key {
+                respelt.push((i as u32, written.as_str().into()));
+            }
+            terms.push(DocTerm {
                 tf: score::damp(t.weight),
-                original: t.original as u32,
+                weight: t.weight,
                 term: self.intern(t.key),
-            })
-            .collect()
+            });
+        }
+        summary.terms = Vec::new();
+        Doc { summary, terms: terms.into(), respelt: respelt.into() }
     }
 
+    /// The id of a normalised term, interning it if new.
     fn intern(&mut self, key: Cow<'_, str>) -> u32 {
         if let Some(&id) = self.term_ids.get(key.as_ref()) {
             return id;
@@ -730,9 +772,11 @@ impl Index {
             Some(id) => id,
             None => {
                 self.terms.push(Postings::default());
+                self.keys.push(Box::default());
                 u32::try_from(self.terms.len() - 1).expect("fewer than 2^32 terms")
             }
         };
+        self.keys[id as usize] = key.as_ref().into();
         self.term_ids.insert(key.into_owned(), id);
         id
     }
@@ -756,7 +800,8 @@ impl Index {
         let subject = self.doc(id);
         let side = Side::of(subject.summary.kind).other();
         let traits = self.meta[id.idx()].traits;
-        Scorer::new(subject, traits, self.idfs(subject, side), self.avg_len(side), self.bm25)
+        let (idf, avg_len) = (self.idfs(subject, side), self.avg_len(side));
+        Scorer::new(subject, &self.keys, traits, idf, avg_len, self.bm25)
     }
 
     fn idfs(&self, subject: &Doc, side: Side) -> Vec<f32> {
@@ -910,6 +955,7 @@ impl Index {
             self.term_ids.retain(|_, id| retired.binary_search(id).is_err());
             for &id in &retired {
                 self.terms[id as usize] = Postings::default();
+                self.keys[id as usize] = Box::default();
             }
             self.free_terms.extend(retired);
         }
@@ -1321,7 +1367,7 @@ mod tests {
                 .contains(&extra.key)
         );
 
-        assert_eq!(index.remove(&extra.key), Some(extra.clone()));
+        assert_eq!(index.remove(&extra.key), Some(Summary { terms: Vec::new(), ..extra.clone() }));
         assert_eq!(index.remove(&extra.key), None);
         assert_eq!(index.df("锂电池", Side::Supply), before_supply);
         assert_eq!(index.df("锂电池", Side::Demand), before_demand);
@@ -1439,8 +1485,10 @@ mod tests {
         assert_eq!(matches.len(), 1);
         // The subject's own spelling of the heaviest duplicate, trimmed.
         assert_eq!(matches[0].explanation.shared_terms, vec!["ai".to_owned()]);
-        let heaviest = index.get(&key(XIANNING, 1)).unwrap();
-        assert_eq!(heaviest.terms[1].term, " ai ", "the stored summary is untouched");
+        // The index keeps each term once, as the summary spelt its heaviest spelling.
+        assert!(index.get(&key(XIANNING, 1)).unwrap().terms.is_empty(), "kept analysed only");
+        let kept = index.terms(&key(XIANNING, 1)).unwrap();
+        assert_eq!(kept, vec![WeightedTerm { term: " ai ".to_owned(), weight: 0.9 }]);
         assert!(matches[0].score.is_finite());
     }
 
@@ -1597,7 +1645,9 @@ mod tests {
             }
         }
         // Matches are those of a fresh build of the same summaries.
-        let fresh = Index::from_summaries(index.iter().cloned().collect());
+        let stored =
+            index.iter().map(|s| Summary { terms: index.terms(&s.key).unwrap(), ..s.clone() });
+        let fresh = Index::from_summaries(stored.collect::<Vec<_>>());
         for s in index.iter() {
             let all = Query { include_same_city: true, ..Query::default() };
             assert_eq!(index.matches_for(&s.key, &all), fresh.matches_for(&s.key, &all));

@@ -128,7 +128,8 @@ mod tests {
         writeln!(out, "# {} summaries read, {} shared and indexed.", summaries.len(), index.len())
             .unwrap();
         for subject in index.iter().filter(|s| (view.subjects)(s)) {
-            let terms: Vec<&str> = subject.terms.iter().map(|t| t.term.as_str()).collect();
+            let kept = index.terms(&subject.key).unwrap_or_default();
+            let terms: Vec<&str> = kept.iter().map(|t| t.term.as_str()).collect();
             let fields: Vec<&str> = subject.fields.iter().map(|f| f.code()).collect();
             writeln!(
                 out,

@@ -238,6 +238,8 @@ struct Fit {
 /// fixed for the duration of a query.
 pub(crate) struct Scorer<'a> {
     subject: &'a Doc,
+    /// The index's term dictionary, for the subject's spellings.
+    keys: &'a [Box<str>],
     traits: Traits,
     /// The idf of each of the subject's terms on the candidates' side.
     idf: Vec<f32>,
@@ -255,6 +257,7 @@ impl<'a> Scorer<'a> {
     /// `subject.terms`.
     pub(crate) fn new(
         subject: &'a Doc,
+        keys: &'a [Box<str>],
         traits: Traits,
         idf: Vec<f32>,
         avg_len: f32,
@@ -262,7 +265,7 @@ impl<'a> Scorer<'a> {
     ) -> Self {
         debug_assert_eq!(idf.len(), subject.terms.len());
         let scale = subject.terms.iter().zip(&idf).map(|(t, idf)| idf * t.tf).sum();
-        Scorer { subject, traits, idf, avg_len, bm25, scale }
+        Scorer { subject, keys, traits, idf, avg_len, bm25, scale }
     }
 
     /// The contribution of the subject's `i`-th term to a candidate whose damped weight for
@@ -421,7 +424,7 @@ impl<'a> Scorer<'a> {
         shared
             .into_iter()
             .take(MAX_EXPLAINED_TERMS)
-            .map(|(_, i)| self.subject.spelling(&self.subject.terms[i]).to_owned())
+            .map(|(_, i)| self.subject.spelling(i, self.keys).trim().to_owned())
             .collect()
     }
 }
