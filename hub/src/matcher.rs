@@ -12,7 +12,7 @@ use pilot_match::{Index, Match, Query};
 use pilot_model::{
     CityCode, FieldCode, IndustryCode, Kind, Pseudonym, Summary, SummaryKey, YearMonth,
 };
-use pilot_store::Change;
+use pilot_store::{Change, HubStore};
 
 /// Subjects matched per hold of the index's read lock when listing a city's matches.
 const MINE_CHUNK: usize = 256;
@@ -93,8 +93,21 @@ impl Default for Matcher {
 }
 
 impl Matcher {
-    /// Builds the index from the store's live summaries.
-    pub fn rebuild(summaries: Vec<Summary>) -> Self {
+    /// Builds the index from the store's live summaries, read one at a time: the index keeps
+    /// them analysed, so the summaries as written are never all in memory.
+    pub fn load(store: &HubStore) -> pilot_store::Result<Self> {
+        let mut failed = None;
+        let summaries =
+            store.each_live_summary().map_while(|s| s.map_err(|e| failed = Some(e)).ok());
+        let matcher = Matcher::rebuild(summaries);
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(matcher),
+        }
+    }
+
+    /// Builds the index from the given summaries.
+    pub fn rebuild(summaries: impl IntoIterator<Item = Summary>) -> Self {
         // One pass that sizes every postings list first; same result as upserting each.
         let index = Index::from_summaries(summaries);
         let mut counts: BTreeMap<CityCode, KindCounts> = BTreeMap::new();

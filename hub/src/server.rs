@@ -51,13 +51,6 @@ pub async fn bind(cfg: Config) -> Result<Bound> {
     let db = Db::open(&cfg.data_dir.join("store"))?;
     let store = HubStore::open(&db)?;
     let started = std::time::Instant::now();
-    let summaries = {
-        let store = store.clone();
-        tokio::task::spawn_blocking(move || store.live_summaries()).await.map_err(|e| {
-            Error::Io { path: cfg.data_dir.clone(), source: std::io::Error::other(e) }
-        })??
-    };
-    let n = summaries.len();
     let fixed = {
         let store = store.clone();
         tokio::task::spawn_blocking(move || store.recompute_digests()).await.map_err(|e| {
@@ -67,7 +60,14 @@ pub async fn bind(cfg: Config) -> Result<Bound> {
     if !fixed.is_empty() {
         tracing::warn!(cities = fixed.len(), "stored digests were stale and are corrected");
     }
-    let matcher = Arc::new(Matcher::rebuild(summaries));
+    let matcher = {
+        let store = store.clone();
+        tokio::task::spawn_blocking(move || Matcher::load(&store)).await.map_err(|e| {
+            Error::Io { path: cfg.data_dir.clone(), source: std::io::Error::other(e) }
+        })??
+    };
+    let matcher = Arc::new(matcher);
+    let n = matcher.with_index(|index| index.len());
     info!(summaries = n, elapsed_ms = started.elapsed().as_millis() as u64, "index rebuilt");
     let listener = TcpListener::bind(cfg.listen)
         .await

@@ -122,7 +122,7 @@ impl Hub {
         let db = Db::open(dir).unwrap();
         let store = HubStore::open(&db).unwrap();
         store.recompute_digests().unwrap();
-        let matcher = Arc::new(Matcher::rebuild(store.live_summaries().unwrap()));
+        let matcher = Arc::new(Matcher::load(&store).unwrap());
         let ingest =
             Ingest::new(store.clone(), matcher.clone(), Limits::default(), Default::default());
         Hub { dir: dir.to_owned(), store, matcher, ingest }

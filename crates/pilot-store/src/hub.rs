@@ -444,15 +444,28 @@ impl HubStore {
         Ok(out)
     }
 
-    /// Every live summary (tombstones left out), ordered by key; used to rebuild the index.
+    /// Every live summary (tombstones left out), ordered by key.
     pub fn live_summaries(&self) -> Result<Vec<Summary>> {
-        let mut out = Vec::new();
-        for item in self.summaries.iter() {
-            let (_, v) = item.map_err(|e| self.sled_err(e))?;
-            let stored: StoredSummary = decode(SUMMARIES, &v)?;
-            out.extend(stored.summary);
-        }
-        Ok(out)
+        self.each_live_summary().collect()
+    }
+
+    /// Every live summary (tombstones left out), ordered by key, read and decoded one at a
+    /// time, so that rebuilding the index never holds them all; stops after the first error.
+    pub fn each_live_summary(&self) -> impl Iterator<Item = Result<Summary>> + '_ {
+        let mut failed = false;
+        self.summaries
+            .iter()
+            .map_while(move |item| {
+                if failed {
+                    return None;
+                }
+                let stored = item
+                    .map_err(|e| self.sled_err(e))
+                    .and_then(|(_, v)| decode::<StoredSummary>(SUMMARIES, &v));
+                failed = stored.is_err();
+                Some(stored.map(|s| s.summary))
+            })
+            .filter_map(Result::transpose)
     }
 
     /// The stored state of one key.
@@ -520,6 +533,30 @@ mod tests {
         live.add(&summary("421200", 2).key.pseudonym, 2);
         assert_eq!(state.digest, live, "the digest follows upserts and tombstones");
         assert_eq!(h.bucket_digests(c).unwrap().total(), live);
+    }
+
+    #[test]
+    fn live_summaries_stream_in_key_order_and_stop_at_a_corrupt_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let h = HubStore::open(&Db::open(dir.path()).unwrap()).unwrap();
+        let c = CityCode::parse("421200").unwrap();
+        let (a, b) = (summary("421200", 1), summary("421200", 3));
+        let batch = [(1, Change::Upsert(b.clone())), (2, Change::Upsert(a.clone()))];
+        h.apply(c, &batch, 0, 2, 2, 10).unwrap();
+        let keys: Vec<SummaryKey> = h.each_live_summary().map(|s| s.unwrap().key).collect();
+        assert_eq!(keys, [a.key.clone(), b.key.clone()]);
+
+        // A record that does not decode, between the two: the first comes, then the error,
+        // then nothing.
+        let mut between = summary_key(&a.key);
+        between.push(0);
+        h.summaries.insert(between, b"not a stored summary".to_vec()).unwrap();
+        let items: Vec<Result<Summary>> = h.each_live_summary().collect();
+        assert_eq!(items.len(), 2, "{items:?}");
+        assert_eq!(items[0].as_ref().unwrap().key, a.key);
+        let err = items[1].as_ref().unwrap_err().to_string();
+        assert!(err.contains(SUMMARIES), "the error names the tree: {err}");
+        assert!(h.live_summaries().is_err());
     }
 
     #[test]
