@@ -575,10 +575,6 @@ impl Index {
         let gain = |exact, category| scorer.most_beyond_terms(exact, category);
         // The field lists carry their own part, so a window's lazy lists need only this.
         let extra = gain(Some(false), None);
-        // The subject's term ids with their positions, to score a candidate from its terms.
-        let mut positions: Vec<(u32, usize)> =
-            subject.terms.iter().enumerate().map(|(i, t)| (t.term, i)).collect();
-        positions.sort_unstable();
 
         let mut order: Vec<usize> = Vec::with_capacity(lists.len());
         // `bounds[j]`: the most the first `j` lists of `order` add; `term_bounds[j]`: the
@@ -693,7 +689,7 @@ impl Index {
                         }
                         let doc = self.doc(DocId(d));
                         // Only a shared term or an exact field qualifies a counterpart.
-                        let term_score = match exact_term_score(&scorer, &positions, doc, norm) {
+                        let term_score = match scorer.term_score(doc) {
                             Some(t) => t,
                             None if subject_meta.traits.fields & meta.traits.fields != 0 => 0.0,
                             None => continue,
@@ -965,31 +961,6 @@ impl Index {
 
 /// A doc id no document has: the end of a postings list, or a dropped slot in a purge.
 const END: u32 = u32::MAX;
-
-/// The term score of `doc` against the subject, from the candidate's own terms, summed in
-/// the subject's term order from zero, exactly as an exhaustive scan sums it; `None` if they
-/// share no term. `positions` maps the subject's term ids to their positions, sorted by id.
-fn exact_term_score(
-    scorer: &Scorer<'_>,
-    positions: &[(u32, usize)],
-    doc: &Doc,
-    norm: f32,
-) -> Option<f32> {
-    let mut parts: Vec<(usize, f32)> = doc
-        .terms
-        .iter()
-        .filter_map(|t| {
-            let at = positions.binary_search_by_key(&t.term, |&(term, _)| term).ok()?;
-            let i = positions[at].1;
-            Some((i, scorer.term_part_normed(i, t.tf, norm)))
-        })
-        .collect();
-    if parts.is_empty() {
-        return None;
-    }
-    parts.sort_unstable_by_key(|&(i, _)| i);
-    Some(parts.iter().fold(0.0f32, |sum, &(_, v)| sum + v))
-}
 
 /// The position of the first entry of `run` (sorted by `key`) whose key is at least `doc`:
 /// galloping from the start, then binary search, so that a short step costs little.

@@ -240,6 +240,9 @@ pub(crate) struct Scorer<'a> {
     subject: &'a Doc,
     /// The index's term dictionary, for the subject's spellings.
     keys: &'a [Box<str>],
+    /// The subject's term ids with their positions, sorted by id, to find the terms a
+    /// candidate shares.
+    positions: Vec<(u32, usize)>,
     traits: Traits,
     /// The idf of each of the subject's terms on the candidates' side.
     idf: Vec<f32>,
@@ -265,7 +268,10 @@ impl<'a> Scorer<'a> {
     ) -> Self {
         debug_assert_eq!(idf.len(), subject.terms.len());
         let scale = subject.terms.iter().zip(&idf).map(|(t, idf)| idf * t.tf).sum();
-        Scorer { subject, keys, traits, idf, avg_len, bm25, scale }
+        let mut positions: Vec<(u32, usize)> =
+            subject.terms.iter().enumerate().map(|(i, t)| (t.term, i)).collect();
+        positions.sort_unstable();
+        Scorer { subject, keys, positions, traits, idf, avg_len, bm25, scale }
     }
 
     /// The contribution of the subject's `i`-th term to a candidate whose damped weight for
@@ -273,12 +279,6 @@ impl<'a> Scorer<'a> {
     #[inline]
     pub(crate) fn term_part(&self, i: usize, tf: f32, len: f32) -> f32 {
         bm25(self.bm25, self.idf[i], self.subject.terms[i].tf, tf, len, self.avg_len)
-    }
-
-    /// [`Scorer::term_part`] with the length part already computed by [`length_norm`].
-    #[inline]
-    pub(crate) fn term_part_normed(&self, i: usize, tf: f32, norm: f32) -> f32 {
-        bm25_normed(self.bm25, self.idf[i], self.subject.terms[i].tf, tf, norm)
     }
 
     /// The field part of a candidate that shares an exact field code: the most one of the
@@ -408,23 +408,40 @@ impl<'a> Scorer<'a> {
         (score, explanation)
     }
 
+    /// What each term the subject shares with `candidate` adds to its term score, as
+    /// (position among the subject's terms, part), in the subject's term order.
+    fn shared_parts(&self, candidate: &Doc) -> Vec<(usize, f32)> {
+        let len = candidate.terms.len() as f32;
+        let mut parts: Vec<(usize, f32)> = candidate
+            .terms
+            .iter()
+            .filter_map(|t| {
+                let at = self.positions.binary_search_by_key(&t.term, |&(term, _)| term).ok()?;
+                let i = self.positions[at].1;
+                Some((i, self.term_part(i, t.tf, len)))
+            })
+            .collect();
+        parts.sort_unstable_by_key(|&(i, _)| i);
+        parts
+    }
+
+    /// The term score of `candidate`, from its own terms, summed in the subject's term order
+    /// from zero, exactly as an exhaustive scan sums it; `None` if they share no term.
+    pub(crate) fn term_score(&self, candidate: &Doc) -> Option<f32> {
+        let parts = self.shared_parts(candidate);
+        (!parts.is_empty()).then(|| parts.iter().fold(0.0f32, |sum, &(_, v)| sum + v))
+    }
+
     /// The terms the subject shares with `candidate`, in the subject's own words, largest
     /// contribution first (ties by normalised term), at most [`MAX_EXPLAINED_TERMS`].
     pub(crate) fn shared_terms(&self, candidate: &Doc) -> Vec<String> {
-        let len = candidate.terms.len() as f32;
-        let mut shared: Vec<(f32, usize)> = Vec::new();
-        // The subject's terms are in key order and both lists are free of duplicates.
-        for (i, a) in self.subject.terms.iter().enumerate() {
-            if let Some(b) = candidate.terms.iter().find(|b| b.term == a.term) {
-                shared.push((self.term_part(i, b.tf, len), i));
-            }
-        }
-        // Ties keep key order because `i` follows it.
-        shared.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        let mut shared = self.shared_parts(candidate);
+        // Ties keep key order because the sort is stable and `shared` follows it.
+        shared.sort_by(|a, b| b.1.total_cmp(&a.1));
         shared
             .into_iter()
             .take(MAX_EXPLAINED_TERMS)
-            .map(|(_, i)| self.subject.spelling(i, self.keys).trim().to_owned())
+            .map(|(i, _)| self.subject.spelling(i, self.keys).trim().to_owned())
             .collect()
     }
 }
