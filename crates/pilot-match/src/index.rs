@@ -22,11 +22,12 @@
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::cmp::Ordering;
-use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use std::collections::{BTreeMap, BinaryHeap};
 
 use pilot_model::{FieldCode, Kind, Summary, SummaryKey, WeightedTerm};
 
 use crate::score::{self, Bm25, Explanation, Match, Scorer, Traits};
+use crate::term_ids::TermIds;
 
 /// Which side of the market a summary is on; each side is a separate BM25 collection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,8 +106,23 @@ impl Doc {
 /// A term of a summary before interning: normalised key, weight, original position.
 struct RawTerm<'a> {
     key: Cow<'a, str>,
+    /// The key's first eight bytes, zero-padded, as a big-endian number: comparing these first
+    /// orders keys as their bytes do, mostly without reading the strings.
+    prefix: u64,
     weight: f32,
     original: usize,
+}
+
+/// [`RawTerm::prefix`] of `key`.
+///
+/// NB: two keys whose prefixes differ compare as their prefixes do: they differ at the first
+/// differing byte of the prefixes, or one ends there and is a prefix of the other, and a byte
+/// of padding (0) is below any byte of a key that is not 0.
+fn key_prefix(key: &str) -> u64 {
+    let mut bytes = [0; 8];
+    let n = key.len().min(8);
+    bytes[..n].copy_from_slice(&key.as_bytes()[..n]);
+    u64::from_be_bytes(bytes)
 }
 
 /// Normalises, filters and deduplicates a summary's terms, sorted by key.
@@ -119,15 +135,16 @@ fn analyze(summary: &Summary) -> Vec<RawTerm<'_>> {
         .iter()
         .enumerate()
         .filter(|(_, t)| t.weight.is_finite() && t.weight > 0.0)
-        .map(|(original, t)| RawTerm {
-            key: normalize(&t.term),
-            weight: t.weight.min(1.0),
-            original,
+        .map(|(original, t)| {
+            let key = normalize(&t.term);
+            RawTerm { prefix: key_prefix(&key), key, weight: t.weight.min(1.0), original }
         })
         .filter(|t| !t.key.is_empty())
         .collect();
     terms.sort_unstable_by(|a, b| {
-        a.key.cmp(&b.key).then(b.weight.total_cmp(&a.weight)).then(a.original.cmp(&b.original))
+        (a.prefix.cmp(&b.prefix).then_with(|| a.key.cmp(&b.key)))
+            .then(b.weight.total_cmp(&a.weight))
+            .then(a.original.cmp(&b.original))
     });
     // `dedup_by` keeps the first of each run, which the sort made the heaviest.
     terms.dedup_by(|later, first| later.key == first.key);
@@ -137,14 +154,16 @@ fn analyze(summary: &Summary) -> Vec<RawTerm<'_>> {
 /// The inverted-index key of a term: trimmed and lowercased, so `AI` and `ai ` meet.
 ///
 /// NB: borrowed when lowercasing changes nothing (the common case), which `to_lowercase` decides
-/// character by character, so checking each character against its own lowercase is exact.
+/// character by character, so checking each character against its own lowercase is exact. The
+/// common CJK ideographs have no case, which spares them the look-up in Unicode's tables.
 fn normalize(term: &str) -> Cow<'_, str> {
     let t = term.trim();
-    if t.chars().all(|c| c.is_ascii() && !c.is_ascii_uppercase() || c.to_lowercase().eq([c])) {
-        Cow::Borrowed(t)
-    } else {
-        Cow::Owned(t.to_lowercase())
-    }
+    let unchanged = |c: char| {
+        (c.is_ascii() && !c.is_ascii_uppercase())
+            || matches!(c, '\u{4E00}'..='\u{9FFF}')
+            || c.to_lowercase().eq([c])
+    };
+    if t.chars().all(unchanged) { Cow::Borrowed(t) } else { Cow::Owned(t.to_lowercase()) }
 }
 
 /// One entry of a postings list: a document and its damped weight for the term.
@@ -251,7 +270,7 @@ pub struct Index {
     /// Every stored summary's slot, ordered by key.
     by_key: BTreeMap<SummaryKey, DocId>,
     /// Normalised term to its id. NB: only looked up, never iterated.
-    term_ids: HashMap<String, u32, foldhash::fast::RandomState>,
+    term_ids: TermIds,
     /// Term id to its normalised key (empty for a retired id).
     keys: Vec<Box<str>>,
     /// Postings by term id.
@@ -397,12 +416,19 @@ impl Index {
         for (i, keep) in keep.into_iter().enumerate() {
             let doc = index.slots[i].take().expect("every slot was filled");
             if keep {
-                index.link(DocId(i as u32), doc);
+                index.link(DocId(i as u32), doc, Blocks::Later);
             } else {
                 // Replaced by a later summary: its slot is dead, and terms only it used
                 // are retired by the purge below.
                 index.empty_terms.extend(doc.terms.iter().map(|t| t.term));
                 index.dead += 1;
+            }
+        }
+        // Each list's blocks in one pass over it, rather than touching the last block of
+        // every list a summary posts to.
+        for p in &mut index.terms {
+            for side in 0..2 {
+                p.blocks[side] = Block::of(&p.sides[side], &index.lens);
             }
         }
         if index.dead > 0 {
@@ -424,7 +450,7 @@ impl Index {
         let id = self.alloc();
         self.meta[id.idx()].traits = Traits::of(&doc.summary);
         self.by_key.insert(doc.summary.key.clone(), id);
-        self.link(id, doc);
+        self.link(id, doc, Blocks::Widen);
     }
 
     /// Removes the summary stored under `key`, returning it without its terms.
@@ -761,7 +787,7 @@ impl Index {
 
     /// The id of a normalised term, interning it if new.
     fn intern(&mut self, key: Cow<'_, str>) -> u32 {
-        if let Some(&id) = self.term_ids.get(key.as_ref()) {
+        if let Some(id) = self.term_ids.get(&key) {
             return id;
         }
         let id = match self.free_terms.pop() {
@@ -772,15 +798,15 @@ impl Index {
                 u32::try_from(self.terms.len() - 1).expect("fewer than 2^32 terms")
             }
         };
+        self.term_ids.insert(&key, id);
         self.keys[id as usize] = key.as_ref().into();
-        self.term_ids.insert(key.into_owned(), id);
         id
     }
 
     /// Number of documents on `side` carrying the normalised term `key`.
     #[cfg(test)]
     fn df_of_key(&self, key: &str, side: Side) -> usize {
-        self.term_ids.get(key).map_or(0, |&id| self.terms[id as usize].df[side.idx()] as usize)
+        self.term_ids.get(key).map_or(0, |id| self.terms[id as usize].df[side.idx()] as usize)
     }
 
     /// Number of documents on `side` carrying `term`, as spelt by a summary.
@@ -827,8 +853,9 @@ impl Index {
     }
 
     /// Stores `doc` in the new slot `id` (whose traits are already set and which `by_key`
-    /// already names) and adds its postings and statistics.
-    fn link(&mut self, id: DocId, doc: Doc) {
+    /// already names) and adds its postings and statistics, and its lists' blocks as `blocks`
+    /// says.
+    fn link(&mut self, id: DocId, doc: Doc, blocks: Blocks) {
         let side = Side::of(doc.summary.kind).idx();
         self.stats[side].docs += 1;
         self.stats[side].terms += doc.terms.len();
@@ -838,11 +865,13 @@ impl Index {
             let list = &mut p.sides[side];
             debug_assert!(list.last().is_none_or(|last| last.doc < id.0));
             list.push(Posting { doc: id.0, tf: t.tf });
-            let blocks = &mut p.blocks[side];
-            if list.len() % BLOCK == 1 || BLOCK == 1 {
-                blocks.push(Block { first: id.0, last: id.0, max_tf: t.tf, min_len: len });
-            } else if let Some(block) = blocks.last_mut() {
-                block.add(id.0, t.tf, len);
+            if blocks == Blocks::Widen {
+                let blocks = &mut p.blocks[side];
+                if list.len() % BLOCK == 1 || BLOCK == 1 {
+                    blocks.push(Block { first: id.0, last: id.0, max_tf: t.tf, min_len: len });
+                } else if let Some(block) = blocks.last_mut() {
+                    block.add(id.0, t.tf, len);
+                }
             }
             p.df[side] += 1;
         }
@@ -948,7 +977,7 @@ impl Index {
         retired.dedup();
         retired.retain(|&id| self.terms[id as usize].df == [0, 0]);
         if !retired.is_empty() {
-            self.term_ids.retain(|_, id| retired.binary_search(id).is_err());
+            self.term_ids.retain(|id| retired.binary_search(&id).is_err());
             for &id in &retired {
                 self.terms[id as usize] = Postings::default();
                 self.keys[id as usize] = Box::default();
@@ -957,6 +986,15 @@ impl Index {
         }
         self.dead = 0;
     }
+}
+
+/// Whether [`Index::link`] keeps the blocks of the lists it posts to current.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Blocks {
+    /// Widen the last block of each list, or start one: blocks are current afterwards.
+    Widen,
+    /// Leave blocks alone: the caller recomputes every list's blocks once it has linked all.
+    Later,
 }
 
 /// A doc id no document has: the end of a postings list, or a dropped slot in a purge.
@@ -1343,7 +1381,7 @@ mod tests {
         assert_eq!(index.df("锂电池", Side::Supply), before_supply);
         assert_eq!(index.df("锂电池", Side::Demand), before_demand);
         assert_eq!(index.df("钠离子", Side::Supply), 0);
-        assert!(!index.term_ids.contains_key("钠离子"), "empty postings are dropped");
+        assert_eq!(index.term_ids.get("钠离子"), None, "empty postings are dropped");
         assert_eq!(index.len(), before_len);
         assert_eq!(index.avg_len(Side::Supply).to_bits(), before_avg.to_bits());
         for subject in index.iter().map(|s| s.key.clone()).collect::<Vec<_>>() {
@@ -1461,6 +1499,51 @@ mod tests {
         let kept = index.terms(&key(XIANNING, 1)).unwrap();
         assert_eq!(kept, vec![WeightedTerm { term: " ai ".to_owned(), weight: 0.9 }]);
         assert!(matches[0].score.is_finite());
+    }
+
+    #[test]
+    fn key_prefixes_order_keys_as_their_bytes_do() {
+        let keys = [
+            "",
+            "a",
+            "ab",
+            "ab\0",
+            "ab\0x",
+            "abcdefgh",
+            "abcdefgh\0",
+            "abcdefghi",
+            "abcdefgz",
+            "锂",
+            "锂电",
+            "锂电池",
+            "锂电池隔膜",
+            "锂离子",
+            "电池",
+            "é",
+            "z",
+            "\u{7f}",
+            "ai",
+        ];
+        for a in keys {
+            for b in keys {
+                let (pa, pb) = (key_prefix(a), key_prefix(b));
+                if pa != pb {
+                    assert_eq!(pa.cmp(&pb), a.cmp(b), "{a:?} against {b:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn normalising_lowercases_every_script_and_borrows_what_it_leaves_unchanged() {
+        assert_eq!(normalize(" LiDAR "), "lidar");
+        assert_eq!(normalize("ÉCOLE"), "école");
+        assert_eq!(normalize("ΣΥΣΤΗΜΑ"), "συστημα");
+        assert!(matches!(normalize(" 锂电池 "), Cow::Borrowed("锂电池")));
+        // The shortcut for the CJK ideographs gives what Unicode's tables give.
+        for c in '\u{4E00}'..='\u{9FFF}' {
+            assert!(c.to_lowercase().eq([c]), "{c} has a lowercase form");
+        }
     }
 
     /// A pseudo-random index: skewed vocabulary, few fields, every fit attribute, so that

@@ -29,6 +29,7 @@
 
 mod index;
 mod score;
+mod term_ids;
 
 pub use index::{Index, Query};
 pub use score::{Bm25, Explanation, MAX_EXPLAINED_TERMS, Match};
