@@ -116,16 +116,24 @@ impl Sheet {
             format: "an excel workbook",
             reason: e.to_string().to_lowercase(),
         };
-        let mut book = calamine::open_workbook_auto_from_rs(Cursor::new(bytes)).map_err(invalid)?;
+        let damaged = |what: &str| Error::InvalidFile {
+            format: "an excel workbook",
+            reason: format!("its {what} is damaged"),
+        };
+        let mut book = parse(|| calamine::open_workbook_auto_from_rs(Cursor::new(bytes)))
+            .ok_or_else(|| damaged("structure"))?
+            .map_err(invalid)?;
         let lookup = Lookup::new(kind);
         let mut failure: Option<Error> = None;
         for (i, name) in book.sheet_names().into_iter().enumerate() {
-            let range = match book.worksheet_range(&name) {
-                Ok(range) => range,
-                Err(e) => {
+            let range = match parse(|| book.worksheet_range(&name)) {
+                Some(Ok(range)) => range,
+                Some(Err(e)) => {
                     failure.get_or_insert(invalid(e));
                     continue;
                 }
+                // The parser cannot be trusted with this workbook any more.
+                None => return Err(damaged(&format!("worksheet {name:?}"))),
             };
             let mut grid = Grid::Xlsx(XlsxGrid::new(range));
             match Header::find(&mut grid, kind, &lookup) {
@@ -630,6 +638,16 @@ impl Jsonl {
             return Some(Row { row, result });
         }
     }
+}
+
+/// Runs one call into the workbook parser: its result, or `None` if it panicked.
+///
+/// NB: calamine is not hardened against every damaged file: a cell reference too long for its
+/// arithmetic (found by `tests/corrupt.rs`) overflows, which panics wherever overflow checks
+/// are on. A damaged upload must be refused with an error, not take the node's request down,
+/// so a panic is caught here and the workbook is not touched again.
+fn parse<T>(call: impl FnOnce() -> T) -> Option<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(call)).ok()
 }
 
 #[cfg(test)]
