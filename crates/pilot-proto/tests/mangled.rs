@@ -14,23 +14,7 @@ use pilot_match::{Index, Query};
 use pilot_model::{CityCode, Date, LocalId, Record, Status, Summary, UnixMillis};
 use pilot_proto::convert::record_input_from_pb;
 use pilot_proto::pb;
-
-/// A deterministic stream of numbers (splitmix64).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
+use pilot_testkit::Rng;
 
 /// `bytes` damaged one of four ways: bits flipped, truncated, a span deleted, or random bytes
 /// spliced in.
@@ -51,7 +35,7 @@ fn mangle(bytes: &[u8], rng: &mut Rng) -> Vec<u8> {
         }
         _ => {
             let at = rng.below(b.len());
-            let junk: Vec<u8> = (0..1 + rng.below(12)).map(|_| rng.next() as u8).collect();
+            let junk: Vec<u8> = (0..1 + rng.below(12)).map(|_| rng.next_u64() as u8).collect();
             b.splice(at..at, junk);
         }
     }
@@ -85,7 +69,7 @@ fn mangled_summaries_are_refused_or_indexed_and_matched_without_a_panic() {
     let mut other_city = Summary::try_from(supply.clone()).unwrap();
     other_city.key.city = CityCode::parse("350500").unwrap();
     index.upsert(other_city);
-    let (mut rng, mut accepted, mut refused) = (Rng(11), 0, 0);
+    let (mut rng, mut accepted, mut refused) = (Rng::new(11), 0, 0);
     for n in 0..3_000 {
         let original = if n % 2 == 0 { &demand } else { &supply };
         let bytes = mangle(&original.encode_to_vec(), &mut rng);
@@ -137,7 +121,7 @@ fn mangled_intake_rows_are_refused_or_anonymized_without_a_panic() {
     let anonymizer =
         Anonymizer::new(CityCode::parse("421200").unwrap(), NodeSecret::from_bytes([5; 32]));
     let today = Date { year: 2026, month: 11, day: 21 };
-    let (mut rng, mut anonymized, mut refused) = (Rng(12), 0, 0);
+    let (mut rng, mut anonymized, mut refused) = (Rng::new(12), 0, 0);
     for n in 0..6_000 {
         let bytes = mangle(&row.encode_to_vec(), &mut rng);
         let Ok(decoded) = pb::RecordInput::decode(bytes.as_slice()) else { continue };

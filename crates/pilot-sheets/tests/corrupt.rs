@@ -12,25 +12,9 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use pilot_model::Kind;
 use pilot_sheets::{Format, Sheet};
+use pilot_testkit::Rng;
 
 use common::{X, xlsx};
-
-/// A deterministic stream of numbers (splitmix64).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
 
 /// Reads `bytes` to the end: the number of rows, or `None` if the file was refused. Panics
 /// (failing the test) with `what` if reading panicked.
@@ -106,7 +90,7 @@ fn flipped_and_truncated_workbook_bytes_never_panic() {
     for cut in (0..book.len()).step_by(97) {
         read_all(&book[..cut], Format::Xlsx, Kind::Demand, &format!("the first {cut} bytes"));
     }
-    let mut rng = Rng(1);
+    let mut rng = Rng::new(1);
     for n in 0..400 {
         let mut bytes = book.clone();
         for _ in 0..1 + n % 4 {
@@ -122,7 +106,7 @@ fn damaged_xml_inside_a_valid_zip_never_panics() {
     let parts = unzip(&workbook());
     let xml: Vec<usize> = (0..parts.len()).filter(|&i| parts[i].0.ends_with(".xml")).collect();
     assert!(xml.iter().any(|&i| parts[i].0.contains("sheet1")), "a worksheet part");
-    let mut rng = Rng(2);
+    let mut rng = Rng::new(2);
     let mut refused = 0;
     for n in 0..600 {
         let mut damaged = parts.clone();
@@ -161,10 +145,10 @@ fn damaged_xml_inside_a_valid_zip_never_panics() {
 
 #[test]
 fn random_bytes_in_every_format_never_panic() {
-    let mut rng = Rng(3);
+    let mut rng = Rng::new(3);
     for n in 0..300 {
         let len = rng.below(2_000);
-        let mut bytes: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
+        let mut bytes: Vec<u8> = (0..len).map(|_| rng.next_u64() as u8).collect();
         if n % 3 == 0 {
             // Mostly text, as a mangled CSV or JSONL would be.
             for b in &mut bytes {
