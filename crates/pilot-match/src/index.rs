@@ -424,15 +424,17 @@ impl Index {
                 index.dead += 1;
             }
         }
-        // Each list's blocks in one pass over it, rather than touching the last block of
-        // every list a summary posts to.
-        for p in &mut index.terms {
-            for side in 0..2 {
-                p.blocks[side] = Block::of(&p.sides[side], &index.lens);
-            }
-        }
         if index.dead > 0 {
+            // Renumbers the slots and computes every list's blocks.
             index.purge();
+        } else {
+            // Each list's blocks in one pass over it, rather than touching the last block of
+            // every list a summary posts to.
+            for p in &mut index.terms {
+                for side in 0..2 {
+                    p.blocks[side] = Block::of(&p.sides[side], &index.lens);
+                }
+            }
         }
         index
     }
