@@ -6,6 +6,13 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+// NB: mimalloc, as in the node: every applied batch decodes, encodes and stores hundreds of
+// summaries through sled, which allocates and frees many small buffers per summary. With it
+// the hub's write path (`Ingest::apply`) took about a fifth less time per summary than with
+// glibc's malloc (measured in-process over 50,000 CSL summaries: 55-58 → 44-46 µs).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The Pilotnet national hub.
 #[derive(Debug, Parser)]
 #[command(name = "pilot-hub", version, about)]

@@ -61,6 +61,13 @@
 //!    call; 0 when the hub showed it before the client had the reply. p50, p99 and max are
 //!    printed over all records.
 //!
+//! 5. **CPU per summary.** Each drain also reads the user + system CPU time of the hub process
+//!    and of every node process (`/proc/PID/stat`) when the clock starts and stops, and the raw
+//!    streaming reads this process's; the report divides them by the summaries moved. On a
+//!    machine with C cores no rate can exceed C × 10⁶ ÷ (CPU µs per summary), so these lines
+//!    say which side costs what, and how far the CPU alone lets a rate go: at 100,000/s on
+//!    2 cores the whole path (transport included) has 20 µs per summary.
+//!
 //! For diagnosis it also prints, for the 1-node batches, the two ends of the path alone,
 //! in-process on one thread: the node's `build_batch` (re-read, anonymize, ledger, shared set;
 //! and again with every outcome prepared ahead, with the time preparing took)
@@ -276,6 +283,9 @@ struct Drained {
     secs: f64,
     /// Summaries the hub's index holds for these cities afterwards.
     hub_summaries: u64,
+    /// CPU seconds the hub process and all node processes used while the clock ran.
+    hub_cpu: f64,
+    nodes_cpu: f64,
 }
 
 impl Drained {
@@ -283,15 +293,23 @@ impl Drained {
         self.records as f64 / self.secs
     }
 
+    /// CPU microseconds per summary of the hub and of the nodes together.
+    fn cpu_us(&self) -> (f64, f64) {
+        let r = self.records as f64;
+        (self.hub_cpu * 1e6 / r, self.nodes_cpu * 1e6 / r)
+    }
+
     fn line(&self) -> String {
+        let (hub, nodes) = self.cpu_us();
         format!(
-            "{} nodes, {} records: loaded in {:.1} s (untimed); drained in {:.2} s = {} summaries/s; hub holds {}",
+            "{} nodes, {} records: loaded in {:.1} s (untimed); drained in {:.2} s = {} summaries/s; hub holds {}; CPU per summary: hub {hub:.0} µs + nodes {nodes:.0} µs; cores busy {:.2}",
             self.nodes,
             thousands(self.records as f64),
             self.load_secs,
             self.secs,
             thousands(self.rate()),
-            thousands(self.hub_summaries as f64)
+            thousands(self.hub_summaries as f64),
+            (self.hub_cpu + self.nodes_cpu) / self.secs
         )
     }
 }
@@ -338,9 +356,15 @@ fn drain(
 
     let hub = start_hub_from(bins, pki, &dir.path().join("hub"), &hub_addr, "")?;
     let t0 = Instant::now();
+    let cpu = |hub: &Process, nodes: &[Process]| -> anyhow::Result<(f64, f64)> {
+        let nodes: f64 = nodes.iter().map(Process::cpu_secs).sum::<anyhow::Result<f64>>()?;
+        Ok((hub.cpu_secs()?, nodes))
+    };
+    let (hub_cpu0, nodes_cpu0) = cpu(&hub, &nodes)?;
     // Generous: a slow machine should get a slow figure, not no figure (100 records/s floor).
     let timeout = Duration::from_secs(120 + (per_node * cities.len() / 100) as u64);
     let secs = rt.block_on(wait_drained(pki, &hub.addr, &addrs, cities, &last, t0, timeout))?;
+    let (hub_cpu1, nodes_cpu1) = cpu(&hub, &nodes)?;
 
     // Every record must be shared and in the index, or the figure would count unsent work.
     let status = rt.block_on(national_status(pki, &hub.addr))?;
@@ -360,6 +384,8 @@ fn drain(
             load_secs,
             secs,
             hub_summaries,
+            hub_cpu: hub_cpu1 - hub_cpu0,
+            nodes_cpu: nodes_cpu1 - nodes_cpu0,
         },
         fed,
     ))
@@ -810,6 +836,8 @@ struct Raw {
     summaries: usize,
     bytes: usize,
     secs: f64,
+    /// CPU seconds this process (client and server) used while the clock ran.
+    cpu: f64,
 }
 
 impl Raw {
@@ -817,15 +845,22 @@ impl Raw {
         self.summaries as f64 / self.secs
     }
 
+    /// CPU microseconds per summary, both ends of the stream together.
+    fn cpu_us(&self) -> f64 {
+        self.cpu * 1e6 / self.summaries as f64
+    }
+
     fn line(&self) -> String {
         format!(
-            "{} msgs ({} summaries, mean {:.0} KiB/msg) in {:.3} s = {} msgs/s, {} summaries/s",
+            "{} msgs ({} summaries, mean {:.0} KiB/msg) in {:.3} s = {} msgs/s, {} summaries/s; CPU {:.1} µs per summary (both ends), cores busy {:.2}",
             self.messages,
             self.summaries,
             self.bytes as f64 / self.messages as f64 / 1024.0,
             self.secs,
             thousands(self.messages as f64 / self.secs),
-            thousands(self.rate())
+            thousands(self.rate()),
+            self.cpu_us(),
+            self.cpu / self.secs
         )
     }
 }
@@ -889,6 +924,7 @@ async fn raw_once(
     let summaries = streams.iter().flatten().map(|b| b.entries.len()).sum();
     let bytes = streams.iter().flatten().map(|b| b.encoded_len()).sum();
     let start = Instant::now();
+    let cpu0 = pilot_e2e::cpu_secs("self")?;
     let mut set = tokio::task::JoinSet::new();
     for (mut client, batches) in clients {
         set.spawn(async move {
@@ -912,7 +948,8 @@ async fn raw_once(
         r??;
     }
     let secs = start.elapsed().as_secs_f64();
-    Ok(Raw { streams: streams.len(), messages, summaries, bytes, secs })
+    let cpu = pilot_e2e::cpu_secs("self")? - cpu0;
+    Ok(Raw { streams: streams.len(), messages, summaries, bytes, secs, cpu })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1036,6 +1073,32 @@ impl Report {
         );
         row("commit→searchable max".into(), format!("{:.1} ms", lat.max_ms), "", None);
         println!("{:-<112}", "");
+        // Where the CPU goes: on a machine with `cores` cores, no rate can exceed
+        // cores × 1e6 ÷ (CPU µs per summary), however the work is spread.
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+        let ceiling = |us: f64| thousands(cores * 1e6 / us);
+        println!(
+            "CPU per summary (user + system, all threads; {cores} cores: {} /s needs ≤ {:.0} µs in all):",
+            thousands(TARGET_RATE),
+            cores * 1e6 / TARGET_RATE
+        );
+        for (name, d) in [("e2e 1 node", one), ("e2e 22 nodes", many), ("backlog", backlog)] {
+            let (hub, nodes) = d.cpu_us();
+            println!(
+                "  {name:<14} hub {hub:>5.1} µs + nodes {nodes:>5.1} µs = {:>5.1} µs → CPU ceiling {} /s (cores busy {:.2})",
+                hub + nodes,
+                ceiling(hub + nodes),
+                (d.hub_cpu + d.nodes_cpu) / d.secs
+            );
+        }
+        for (name, r) in [("raw 1 stream", raw_one), ("raw 22 streams", raw_many)] {
+            println!(
+                "  {name:<14} transport alone, both ends {:>5.1} µs → CPU ceiling {} /s (cores busy {:.2})",
+                r.cpu_us(),
+                ceiling(r.cpu_us()),
+                r.cpu / r.secs
+            );
+        }
         println!(
             "notes: loading (untimed) took {:.1} s / {:.1} s / {:.1} s; one node Stats call at {} records costs {stats_ms:.1} ms;",
             one.load_secs,

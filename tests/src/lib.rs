@@ -85,6 +85,23 @@ pub fn binaries() -> &'static Binaries {
     })
 }
 
+/// CPU seconds (user and system, all threads) process `pid` has used so far; `"self"` for
+/// this process. Read from `/proc/PID/stat`, whose times are in the kernel ABI's fixed
+/// `USER_HZ` (100 ticks a second), so figures are good to 10 ms per process.
+pub fn cpu_secs(pid: &str) -> anyhow::Result<f64> {
+    const USER_HZ: f64 = 100.0;
+    let path = format!("/proc/{pid}/stat");
+    let stat = std::fs::read_to_string(&path).with_context(|| path.clone())?;
+    // The command name (field 2) is in parentheses and may hold spaces: count after it.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).context("no ')' in /proc stat")?;
+    let field = |n: usize| -> anyhow::Result<f64> {
+        // `rest` starts at field 3 (state), so field n is at index n - 3.
+        let v = rest.split_whitespace().nth(n - 3).with_context(|| format!("{path}: field {n}"))?;
+        Ok(v.parse::<u64>().with_context(|| format!("{path}: field {n} is {v:?}"))? as f64)
+    };
+    Ok((field(14)? + field(15)?) / USER_HZ)
+}
+
 /// A running child process, killed on drop.
 #[derive(Debug)]
 pub struct Process {
@@ -148,6 +165,11 @@ impl Process {
     /// The log so far.
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// CPU seconds (user and system, all threads) the process has used so far.
+    pub fn cpu_secs(&self) -> anyhow::Result<f64> {
+        cpu_secs(&self.child.id().to_string())
     }
 
     /// Whether the process is still running.
