@@ -189,7 +189,7 @@ impl Matcher {
     ) -> Vec<Match> {
         let query = Query { k: per_record, include_same_city, ..Query::default() };
         let keys: Vec<SummaryKey> = if only.is_empty() {
-            self.read().iter().filter(|s| s.key.city == city).map(|s| s.key.clone()).collect()
+            self.read().city_keys(city).cloned().collect()
         } else {
             only.iter().map(|p| SummaryKey { city, pseudonym: p.clone() }).collect()
         };

@@ -24,7 +24,7 @@ use std::cell::RefCell;
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BinaryHeap};
 
-use pilot_model::{FieldCode, Kind, Summary, SummaryKey, WeightedTerm};
+use pilot_model::{CityCode, FieldCode, Kind, Pseudonym, Summary, SummaryKey, WeightedTerm};
 
 use crate::score::{self, Bm25, Explanation, Match, Scorer, Traits};
 use crate::term_ids::TermIds;
@@ -499,6 +499,13 @@ impl Index {
     /// [`Index::terms`]).
     pub fn iter(&self) -> impl Iterator<Item = &Summary> {
         self.by_key.values().map(|&id| &self.doc(id).summary)
+    }
+
+    /// The keys of `city`'s summaries, in key order: a range of the key map, so a city's
+    /// share is found without walking the other cities' summaries.
+    pub fn city_keys(&self, city: CityCode) -> impl Iterator<Item = &SummaryKey> {
+        let first = SummaryKey { city, pseudonym: Pseudonym::lowest() };
+        self.by_key.range(first..).map(|(k, _)| k).take_while(move |k| k.city == city)
     }
 
     /// Top matches for the summary stored under `key`: a demand is matched against
@@ -1260,6 +1267,24 @@ mod tests {
         index.upsert(summary(Kind::Achievement, CHENGDU, 5, &[("图像识别", 1.0)], &[]));
         index.upsert(summary(Kind::Demand, SHENZHEN, 6, &[("锂电池", 1.0)], &[]));
         index
+    }
+
+    #[test]
+    fn city_keys_are_exactly_that_citys_keys_in_order() {
+        let index = battery_index();
+        let city = |c: &str| CityCode::parse(c).unwrap();
+        let of = |c: &str| index.city_keys(city(c)).cloned().collect::<Vec<_>>();
+        assert_eq!(of(XIANNING), vec![key(XIANNING, 1), key(XIANNING, 2)]);
+        assert_eq!(of(SHENZHEN), vec![key(SHENZHEN, 3), key(SHENZHEN, 6)]);
+        assert_eq!(of(HEFEI), vec![key(HEFEI, 4)]);
+        // A city with no summaries, before and after the others.
+        assert_eq!(of("110000"), Vec::<SummaryKey>::new());
+        assert_eq!(of("650100"), Vec::<SummaryKey>::new());
+        // Together they are every key, as `iter` lists them.
+        let mut all: Vec<SummaryKey> =
+            [XIANNING, SHENZHEN, HEFEI, CHENGDU].iter().flat_map(|c| of(c)).collect();
+        all.sort();
+        assert_eq!(all, index.iter().map(|s| s.key.clone()).collect::<Vec<_>>());
     }
 
     #[test]

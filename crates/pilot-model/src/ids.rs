@@ -65,6 +65,11 @@ impl Pseudonym {
     /// Number of hex digits in a pseudonym.
     pub const LEN: usize = 32;
 
+    /// The lowest pseudonym in key order (all zeros), for ranges over keys.
+    pub fn lowest() -> Self {
+        Pseudonym("0".repeat(Self::LEN))
+    }
+
     /// Parses a pseudonym: exactly 32 lowercase hex digits.
     pub fn parse(s: &str) -> Result<Self> {
         if s.len() == Self::LEN
