@@ -7,6 +7,7 @@
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use pilot_proto::framing::MatchListAssembler;
 use pilot_proto::pb;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info};
@@ -16,6 +17,10 @@ use crate::sync::Backoff;
 
 /// Matches per record the subscription asks for; requests for more go to the hub directly.
 pub const FEED_PER_RECORD: u32 = 20;
+
+/// Most matches a pushed list may hold (100,000 records × [`FEED_PER_RECORD`]); a list that
+/// grows past it without ending drops the subscription, which starts afresh.
+const FEED_MAX_MATCHES: usize = 100_000 * FEED_PER_RECORD as usize;
 
 /// The latest pushed list and when it arrived.
 #[derive(Debug, Default)]
@@ -73,13 +78,20 @@ impl MatchFeed {
                 let mut stream = hub.subscribe(FEED_PER_RECORD).await?;
                 backoff.reset();
                 info!("subscribed to the hub's match list");
-                while let Some(list) = stream
+                // A long list comes in several messages; only a whole one replaces the last.
+                let mut pieces = MatchListAssembler::new(FEED_MAX_MATCHES);
+                while let Some(msg) = stream
                     .message()
                     .await
                     .map_err(|s| crate::Error::HubUnavailable(s.to_string()))?
                 {
-                    debug!(matches = list.matches.len(), "match list pushed");
-                    self.set(list.matches);
+                    let whole = pieces
+                        .push(msg)
+                        .map_err(|e| crate::Error::HubUnavailable(e.to_string()))?;
+                    if let Some(list) = whole {
+                        debug!(matches = list.len(), "match list pushed");
+                        self.set(list);
+                    }
                 }
                 Ok::<(), crate::Error>(())
             };

@@ -167,6 +167,77 @@ async fn matches_reach_the_owning_node_follow_withdrawals_and_stay_in_their_city
     assert_eq!(code, 403, "a city may not run national queries: {body}");
 }
 
+/// A city whose match list is larger than one pushed message gets it whole: the node's view
+/// (served from the pushed list) equals what the hub computes for the city.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_match_list_longer_than_one_message_reaches_the_node_whole() {
+    use prost::Message as _;
+    const RECORDS: usize = 600;
+    let cluster = Cluster::start(&[XIANNING, QUANZHOU]).unwrap();
+    let addrs: Vec<String> = cluster.nodes.iter().map(|n| n.addr.clone()).collect();
+    upsert_all(&mut cluster.intake(0).await.unwrap(), demands(RECORDS)).await.unwrap();
+    upsert_all(&mut cluster.intake(1).await.unwrap(), csl_achievements("a", RECORDS))
+        .await
+        .unwrap();
+    wait_converged(&cluster.pki, &cluster.hub.addr, &addrs, Duration::from_secs(120))
+        .await
+        .unwrap();
+
+    // What the hub computes for Xianning, as the subscription asks for it (20 per record).
+    let ch = cluster.hub_as(Identity::City(XIANNING.parse().unwrap())).await.unwrap();
+    let hub_list = pb::matches_client::MatchesClient::new(ch)
+        .max_decoding_message_size(64 << 20)
+        .list_mine(pb::ListMineRequest {
+            city: XIANNING.into(),
+            per_record: 20,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let bytes = hub_list.encoded_len();
+    assert!(
+        bytes > pilot_proto::framing::MATCH_LIST_CHUNK_BYTES,
+        "the list ({bytes} bytes) must need several pushed messages"
+    );
+    let pairs = |ms: &mut dyn Iterator<Item = &pb::Match>| -> Vec<(String, String, u32)> {
+        let mut v: Vec<_> = ms
+            .map(|m| {
+                let (s, c) = (m.subject.as_ref().unwrap(), m.counterpart.as_ref().unwrap());
+                (s.pseudonym.clone(), c.pseudonym.clone(), m.score.to_bits())
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let want = pairs(&mut hub_list.matches.iter());
+
+    // The node serves the same list from what the hub pushed (all of it, not the last piece).
+    eventually(Duration::from_secs(60), || async {
+        let mut c = cluster.intake(0).await.unwrap();
+        let records = c
+            .matches(pb::NodeMatchesRequest { per_record: 20, ..Default::default() })
+            .await?
+            .into_inner()
+            .records;
+        let got = pairs(&mut records.iter().flat_map(|r| &r.matches));
+        if got == want {
+            Ok(())
+        } else {
+            anyhow::bail!(
+                "node holds {} matches of {} records, hub {}",
+                got.len(),
+                records.len(),
+                want.len()
+            )
+        }
+    })
+    .await
+    .unwrap();
+    let pushed = node_stats(&addrs[0]).await.unwrap().matches_updated_unix_ms;
+    assert!(pushed > 0, "the node answered from a pushed list, not by asking the hub");
+}
+
 /// One HTTPS GET with the certificate of `id`; returns the status code and the body.
 async fn https_get(cluster: &Cluster, addr: &str, id: Identity, path: &str) -> (u16, String) {
     use rustls_pki_types::pem::PemObject as _;

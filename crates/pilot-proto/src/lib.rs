@@ -10,6 +10,7 @@
 //!   limit of `Summary::validate`, so that handlers only ever see valid domain values.
 
 pub mod convert;
+pub mod framing;
 
 /// Generated protobuf messages, tonic clients and tonic servers of package `pilot.v1`.
 #[allow(missing_docs, unreachable_pub, clippy::all, clippy::pedantic, rust_2018_idioms)]

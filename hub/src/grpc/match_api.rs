@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use pilot_model::{CityCode, FieldCode, IndustryCode, Kind, Pseudonym, SummaryKey, YearMonth};
 use pilot_proto::convert::kind_from_pb;
+use pilot_proto::framing::{MATCH_LIST_CHUNK_BYTES, split_match_list};
 use pilot_proto::pb;
 use pilot_store::{DigestState, HubStore};
 use std::pin::Pin;
@@ -96,11 +97,14 @@ impl pb::matches_server::Matches for MatchApi {
                     return;
                 };
                 if last.as_ref() != Some(&list) {
-                    let msg =
-                        pb::MatchList { matches: list.clone(), next_page_token: String::new() };
-                    if tx.send(Ok(msg)).await.is_err() {
-                        debug!(city = %city, "match subscriber left");
-                        return;
+                    // A city's list can be far larger than one message may be: it goes in
+                    // pieces of about a MiB, whole subjects each (see pilot_proto::framing).
+                    let pieces = split_match_list(list.clone(), MATCH_LIST_CHUNK_BYTES);
+                    for msg in pieces {
+                        if tx.send(Ok(msg)).await.is_err() {
+                            debug!(city = %city, "match subscriber left");
+                            return;
+                        }
                     }
                     last = Some(list);
                 }
