@@ -26,10 +26,10 @@ pub fn split_match_list(matches: Vec<pb::Match>, max_bytes: usize) -> Vec<pb::Ma
     while let Some(m) = matches.next() {
         // Room for the field tag and length prefix too.
         chunk_bytes += m.encoded_len() + 4;
-        let subject = m.subject.clone();
+        let subject_ends = matches.peek().is_some_and(|next| next.subject != m.subject);
         chunk.push(m);
-        let subject_ends = matches.peek().is_none_or(|next| next.subject != subject);
-        if subject_ends && chunk_bytes >= max_bytes && matches.peek().is_some() {
+        if subject_ends && chunk_bytes >= max_bytes {
+            let subject = chunk.last().and_then(|m| m.subject.as_ref());
             let token = subject.map_or_else(String::new, |k| format!("{}:{}", k.city, k.pseudonym));
             out.push(pb::MatchList {
                 matches: std::mem::take(&mut chunk),
