@@ -157,6 +157,11 @@ pub fn build_batch(
     }
     store.record_sent(&ledger)?;
     shared.apply(&changes)?;
+    // NB: on the device before the batch can leave. Otherwise a node killed after the hub
+    // acknowledged the batch, but before its own writes reached the disk, comes back with the
+    // hub's watermark past the batch and a shared set without it; anti-entropy then trusts the
+    // shared set and has the hub drop the batch's summaries, which are never sent again.
+    store.db().flush()?;
     if let Some(p) = prepared {
         p.sent_through(through);
     }
