@@ -204,6 +204,46 @@ impl Matcher {
         out
     }
 
+    /// One page of [`Matcher::mine`]: the matches of at most `page_size` of the city's
+    /// records (all of them, or the named pseudonyms), taken in pseudonym order after `after`,
+    /// and the last of them if more may follow.
+    ///
+    /// NB: a page is bounded by records, not matches, so its size is bounded by
+    /// `page_size × per_record` whatever the city's size; a page may hold no match at all.
+    pub fn mine_page(
+        &self,
+        city: CityCode,
+        only: &[Pseudonym],
+        per_record: usize,
+        include_same_city: bool,
+        after: Option<&Pseudonym>,
+        page_size: usize,
+    ) -> (Vec<Match>, Option<Pseudonym>) {
+        let query = Query { k: per_record, include_same_city, ..Query::default() };
+        let mut keys: Vec<SummaryKey> = if only.is_empty() {
+            self.read().city_keys_after(city, after).take(page_size + 1).cloned().collect()
+        } else {
+            let mut named: Vec<&Pseudonym> =
+                only.iter().filter(|p| after.is_none_or(|a| *p > a)).collect();
+            named.sort();
+            named.dedup();
+            named
+                .into_iter()
+                .take(page_size + 1)
+                .map(|p| SummaryKey { city, pseudonym: p.clone() })
+                .collect()
+        };
+        let more = keys.len() > page_size;
+        keys.truncate(page_size);
+        let mut out = Vec::new();
+        for chunk in keys.chunks(MINE_CHUNK) {
+            let index = self.read();
+            out.extend(chunk.iter().flat_map(|k| index.matches_for(k, &query)));
+        }
+        let next = if more { keys.pop().map(|k| k.pseudonym) } else { None };
+        (out, next)
+    }
+
     /// A page of national matches and the key to continue after.
     pub fn national(&self, f: &NationalFilter) -> (Vec<Match>, Option<SummaryKey>) {
         let index = self.read();
@@ -215,9 +255,8 @@ impl Matcher {
         };
         let mut out = Vec::new();
         let mut subjects = 0;
-        for s in index.iter() {
-            if f.after.as_ref().is_some_and(|a| &s.key <= a)
-                || f.subject.as_ref().is_some_and(|k| k != &s.key)
+        for s in index.iter_after(f.after.as_ref()) {
+            if f.subject.as_ref().is_some_and(|k| k != &s.key)
                 || s.kind != f.subject_kind
                 || f.city.is_some_and(|c| c != s.key.city)
                 || f.field.is_some_and(|fc| !s.fields.contains(&fc))
@@ -251,5 +290,88 @@ struct Bump<'a>(&'a tokio::sync::watch::Sender<u64>);
 impl Drop for Bump<'_> {
     fn drop(&mut self) {
         self.0.send_modify(|g| *g = g.wrapping_add(1));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use pilot_model::{Status, WeightedTerm};
+
+    use super::*;
+
+    const XIANNING: &str = "421200";
+    const QUANZHOU: &str = "350500";
+
+    fn summary(city: &str, i: u32, kind: Kind) -> Summary {
+        Summary {
+            key: SummaryKey {
+                city: CityCode::parse(city).unwrap(),
+                pseudonym: Pseudonym::parse(&format!("{i:032x}")).unwrap(),
+            },
+            kind,
+            status: Status::Open,
+            fields: vec![],
+            industries: vec![],
+            trl: None,
+            modes: vec![],
+            budget: None,
+            updated: None,
+            deadline: None,
+            terms: ["隔膜", "涂覆"]
+                .iter()
+                .map(|t| WeightedTerm { term: (*t).into(), weight: 1.0 })
+                .collect(),
+        }
+    }
+
+    fn subjects(matches: &[Match]) -> Vec<u32> {
+        let mut v: Vec<u32> = matches
+            .iter()
+            .map(|m| u32::from_str_radix(m.subject.pseudonym.as_str(), 16).unwrap())
+            .collect();
+        v.dedup();
+        v
+    }
+
+    /// Reads every page of `page_size` and returns each page's subjects.
+    fn pages(m: &Matcher, only: &[Pseudonym], page_size: usize) -> Vec<Vec<u32>> {
+        let city = CityCode::parse(XIANNING).unwrap();
+        let (mut out, mut after) = (Vec::new(), None);
+        loop {
+            let (ms, next) = m.mine_page(city, only, 3, false, after.as_ref(), page_size);
+            out.push(subjects(&ms));
+            assert_eq!(ms.len(), 3 * out.last().unwrap().len(), "3 matches per record");
+            match next {
+                Some(p) => after = Some(p),
+                None => return out,
+            }
+        }
+    }
+
+    #[test]
+    fn a_citys_matches_come_a_page_of_records_at_a_time_in_pseudonym_order() {
+        // Seven demands in Xianning (and one in Quanzhou, not theirs), three achievements in
+        // Quanzhou that every demand matches.
+        let mut summaries: Vec<Summary> =
+            (1..=7).map(|i| summary(XIANNING, i, Kind::Demand)).collect();
+        summaries.push(summary(QUANZHOU, 8, Kind::Demand));
+        summaries.extend((20..23).map(|i| summary(QUANZHOU, i, Kind::Achievement)));
+        let m = Matcher::rebuild(summaries);
+
+        assert_eq!(pages(&m, &[], 3), vec![vec![1, 2, 3], vec![4, 5, 6], vec![7]]);
+        // A page that ends the list exactly says so: no empty page after it.
+        assert_eq!(pages(&m, &[], 7), vec![vec![1, 2, 3, 4, 5, 6, 7]]);
+        assert_eq!(pages(&m, &[], 1000), vec![vec![1, 2, 3, 4, 5, 6, 7]]);
+        // The unpaged list is the pages put together.
+        let city = CityCode::parse(XIANNING).unwrap();
+        assert_eq!(subjects(&m.mine(city, &[], 3, false)), vec![1, 2, 3, 4, 5, 6, 7]);
+
+        // Named records come in pseudonym order, each once, whatever order they are named in.
+        let named: Vec<Pseudonym> = [6, 2, 6, 4, 9]
+            .iter()
+            .map(|i| Pseudonym::parse(&format!("{i:032x}")).unwrap())
+            .collect();
+        // 9 is no record of the index: it has a place in the pages but no match.
+        assert_eq!(pages(&m, &named, 2), vec![vec![2, 4], vec![6]]);
     }
 }

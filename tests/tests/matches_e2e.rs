@@ -168,7 +168,8 @@ async fn matches_reach_the_owning_node_follow_withdrawals_and_stay_in_their_city
 }
 
 /// A city whose match list is larger than one pushed message gets it whole: the node's view
-/// (served from the pushed list) equals what the hub computes for the city.
+/// (served from the pushed list) equals what the hub computes for the city, which `ListMine`
+/// returns a page of records at a time.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_match_list_longer_than_one_message_reaches_the_node_whole() {
     use prost::Message as _;
@@ -183,18 +184,40 @@ async fn a_match_list_longer_than_one_message_reaches_the_node_whole() {
         .await
         .unwrap();
 
-    // What the hub computes for Xianning, as the subscription asks for it (20 per record).
+    // What the hub computes for Xianning, as the subscription asks for it (20 per record),
+    // read a page of 97 records at a time: 600 records take 7 pages, every token but the last
+    // is non-empty, and no record's matches are split between pages.
     let ch = cluster.hub_as(Identity::City(XIANNING.parse().unwrap())).await.unwrap();
-    let hub_list = pb::matches_client::MatchesClient::new(ch)
-        .max_decoding_message_size(64 << 20)
-        .list_mine(pb::ListMineRequest {
-            city: XIANNING.into(),
-            per_record: 20,
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let mut client = pb::matches_client::MatchesClient::new(ch).max_decoding_message_size(64 << 20);
+    let list_page = |page_token: String| pb::ListMineRequest {
+        city: XIANNING.into(),
+        per_record: 20,
+        page_size: 97,
+        page_token,
+        ..Default::default()
+    };
+    let mut hub_list = pb::MatchList::default();
+    let mut seen = std::collections::BTreeSet::new();
+    let (mut pages, mut token) = (0, String::new());
+    loop {
+        let page = client.list_mine(list_page(token)).await.unwrap().into_inner();
+        pages += 1;
+        let subjects: std::collections::BTreeSet<String> =
+            page.matches.iter().map(|m| m.subject.as_ref().unwrap().pseudonym.clone()).collect();
+        assert!(subjects.len() <= 97, "page {pages} has {} records", subjects.len());
+        assert!(subjects.is_disjoint(&seen), "page {pages} repeats a record of an earlier page");
+        seen.extend(subjects);
+        hub_list.matches.extend(page.matches);
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    assert_eq!(pages, RECORDS.div_ceil(97), "pages of 97 of {RECORDS} records");
+    assert_eq!(seen.len(), RECORDS, "every demand has matches");
+    let refused = client.list_mine(list_page("not-a-token".into())).await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::InvalidArgument);
+    assert!(refused.message().contains("page_token"), "{refused:?}");
     let bytes = hub_list.encoded_len();
     assert!(
         bytes > pilot_proto::framing::MATCH_LIST_CHUNK_BYTES,

@@ -23,6 +23,7 @@ use std::borrow::Cow;
 use std::cell::RefCell;
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BinaryHeap};
+use std::ops::Bound;
 
 use pilot_model::{CityCode, FieldCode, Kind, Pseudonym, Summary, SummaryKey, WeightedTerm};
 
@@ -501,11 +502,33 @@ impl Index {
         self.by_key.values().map(|&id| &self.doc(id).summary)
     }
 
+    /// Every summary whose key comes after `after` (all of them for `None`), ordered by key:
+    /// a range of the key map, so a page deep into the index does not walk the ones before it.
+    pub fn iter_after(&self, after: Option<&SummaryKey>) -> impl Iterator<Item = &Summary> {
+        let from = after.map_or(Bound::Unbounded, Bound::Excluded);
+        self.by_key.range((from, Bound::Unbounded)).map(|(_, &id)| &self.doc(id).summary)
+    }
+
     /// The keys of `city`'s summaries, in key order: a range of the key map, so a city's
     /// share is found without walking the other cities' summaries.
     pub fn city_keys(&self, city: CityCode) -> impl Iterator<Item = &SummaryKey> {
-        let first = SummaryKey { city, pseudonym: Pseudonym::lowest() };
-        self.by_key.range(first..).map(|(k, _)| k).take_while(move |k| k.city == city)
+        self.city_keys_after(city, None)
+    }
+
+    /// [`Index::city_keys`] from the first pseudonym after `after` on (all for `None`).
+    pub fn city_keys_after(
+        &self,
+        city: CityCode,
+        after: Option<&Pseudonym>,
+    ) -> impl Iterator<Item = &SummaryKey> {
+        let from = match after {
+            Some(p) => Bound::Excluded(SummaryKey { city, pseudonym: p.clone() }),
+            None => Bound::Included(SummaryKey { city, pseudonym: Pseudonym::lowest() }),
+        };
+        self.by_key
+            .range((from, Bound::Unbounded))
+            .map(|(k, _)| k)
+            .take_while(move |k| k.city == city)
     }
 
     /// Top matches for the summary stored under `key`: a demand is matched against
@@ -1285,6 +1308,35 @@ mod tests {
             [XIANNING, SHENZHEN, HEFEI, CHENGDU].iter().flat_map(|c| of(c)).collect();
         all.sort();
         assert_eq!(all, index.iter().map(|s| s.key.clone()).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn pages_resume_after_the_given_key() {
+        let index = battery_index();
+        let all: Vec<SummaryKey> = index.iter().map(|s| s.key.clone()).collect();
+        let after =
+            |k: Option<&SummaryKey>| index.iter_after(k).map(|s| s.key.clone()).collect::<Vec<_>>();
+        assert_eq!(after(None), all);
+        for (i, k) in all.iter().enumerate() {
+            assert_eq!(after(Some(k)), all[i + 1..], "after {k}");
+        }
+        // A key no summary has (taken away) still resumes at the next one.
+        let mut gone = battery_index();
+        gone.remove(&all[2]);
+        assert_eq!(gone.iter_after(Some(&all[2])).next().map(|s| &s.key), Some(&all[3]));
+
+        let city = CityCode::parse(SHENZHEN).unwrap();
+        let keys =
+            |p: Option<&Pseudonym>| index.city_keys_after(city, p).cloned().collect::<Vec<_>>();
+        assert_eq!(keys(None), vec![key(SHENZHEN, 3), key(SHENZHEN, 6)]);
+        assert_eq!(keys(Some(&key(SHENZHEN, 3).pseudonym)), vec![key(SHENZHEN, 6)]);
+        assert_eq!(keys(Some(&key(SHENZHEN, 6).pseudonym)), Vec::<SummaryKey>::new());
+        // A pseudonym between the city's keys, and one of another city's keys.
+        assert_eq!(keys(Some(&key(SHENZHEN, 4).pseudonym)), vec![key(SHENZHEN, 6)]);
+        assert_eq!(
+            keys(Some(&key(XIANNING, 1).pseudonym)),
+            vec![key(SHENZHEN, 3), key(SHENZHEN, 6)]
+        );
     }
 
     #[test]

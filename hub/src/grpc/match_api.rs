@@ -48,6 +48,12 @@ impl MatchApi {
 /// Least time between two pushes of one subscription's list.
 const PUSH_INTERVAL: Duration = Duration::from_secs(1);
 
+/// Records per `ListMine` page when the caller asks for none.
+const MINE_PAGE_DEFAULT: usize = 500;
+/// Most records per `ListMine` page: at 100 matches each (the most a caller may ask for) and
+/// a few hundred bytes a match, a page stays well under the 64 MiB a client accepts.
+const MINE_PAGE_MAX: usize = 1000;
+
 fn invalid(e: pilot_model::Error) -> Status {
     Status::invalid_argument(e.to_string())
 }
@@ -141,18 +147,35 @@ impl pb::matches_server::Matches for MatchApi {
             0 => 10,
             n => n.min(100) as usize,
         };
+        let page_size = match req.page_size {
+            0 => MINE_PAGE_DEFAULT,
+            n => (n as usize).min(MINE_PAGE_MAX),
+        };
+        let after = match req.page_token.as_str() {
+            "" => None,
+            t => Some(Pseudonym::parse(t).map_err(|_| {
+                Status::invalid_argument("page_token is not a token from a previous reply")
+            })?),
+        };
         let matcher = self.matcher.clone();
         let metrics = self.metrics.clone();
-        let matches = tokio::task::spawn_blocking(move || {
+        let (matches, next) = tokio::task::spawn_blocking(move || {
             timed(&metrics, "list_mine", || {
-                matcher.mine(city, &only, per_record, req.include_same_city)
+                matcher.mine_page(
+                    city,
+                    &only,
+                    per_record,
+                    req.include_same_city,
+                    after.as_ref(),
+                    page_size,
+                )
             })
         })
         .await
         .map_err(|_| Status::internal("internal error"))?;
         Ok(Response::new(pb::MatchList {
             matches: matches.iter().map(pb::Match::from).collect(),
-            next_page_token: String::new(),
+            next_page_token: next.map(|p| p.to_string()).unwrap_or_default(),
         }))
     }
 }

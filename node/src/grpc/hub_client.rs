@@ -100,13 +100,26 @@ impl HubClient {
         Ok(client.subscribe(tonic::Request::new(req)).await.map_err(unavailable)?.into_inner())
     }
 
-    /// Matches involving this city's records.
+    /// Matches of this city's records, every page of them.
     pub async fn list_mine(&self, per_record: u32) -> Result<Vec<pb::Match>> {
         let mut client = pb::matches_client::MatchesClient::new(self.channel.clone())
             .max_decoding_message_size(64 << 20);
-        let req =
-            pb::ListMineRequest { city: self.city.to_string(), per_record, ..Default::default() };
-        let reply = client.list_mine(self.request(req)).await.map_err(unavailable)?;
-        Ok(reply.into_inner().matches)
+        let mut matches = Vec::new();
+        let mut page_token = String::new();
+        loop {
+            let req = pb::ListMineRequest {
+                city: self.city.to_string(),
+                per_record,
+                page_token,
+                ..Default::default()
+            };
+            let reply = client.list_mine(self.request(req)).await.map_err(unavailable)?;
+            let page = reply.into_inner();
+            matches.extend(page.matches);
+            if page.next_page_token.is_empty() {
+                return Ok(matches);
+            }
+            page_token = page.next_page_token;
+        }
     }
 }
