@@ -16,6 +16,10 @@ use pilot_store::{Change, HubStore};
 
 /// Subjects matched per hold of the index's read lock when listing a city's matches.
 const MINE_CHUNK: usize = 256;
+/// Summaries the store's reader hands to the indexer at a time during [`Matcher::load`].
+const LOAD_BATCH: usize = 1024;
+/// Batches queued between the reader and the indexer during [`Matcher::load`].
+const LOAD_QUEUE: usize = 8;
 
 /// Counts of live summaries per kind.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -93,9 +97,56 @@ impl Default for Matcher {
 }
 
 impl Matcher {
-    /// Builds the index from the store's live summaries, read one at a time: the index keeps
-    /// them analysed, so the summaries as written are never all in memory.
+    /// Builds the index from the store's live summaries, read a batch at a time: the index
+    /// keeps them analysed, so the summaries as written are never all in memory.
+    ///
+    /// NB: reading and decoding the store costs about as much as indexing what it reads, so
+    /// a second thread reads while this one indexes, and start-up takes about the longer of
+    /// the two rather than their sum (hub/benches/load.rs measures both ways). The queue
+    /// between them holds at most [`LOAD_QUEUE`] batches.
     pub fn load(store: &HubStore) -> pilot_store::Result<Self> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Summary>>(LOAD_QUEUE);
+        std::thread::scope(|scope| {
+            let reader = std::thread::Builder::new().name("hub-load".into()).spawn_scoped(
+                scope,
+                move || -> pilot_store::Result<()> {
+                    let mut batch = Vec::with_capacity(LOAD_BATCH);
+                    for summary in store.each_live_summary() {
+                        batch.push(summary?);
+                        if batch.len() == LOAD_BATCH {
+                            let full =
+                                std::mem::replace(&mut batch, Vec::with_capacity(LOAD_BATCH));
+                            if tx.send(full).is_err() {
+                                // The indexer is gone: it panicked, which the join reports.
+                                return Ok(());
+                            }
+                        }
+                    }
+                    // NB: the last batch goes even if the indexer is gone; nothing to report.
+                    let _ = tx.send(batch);
+                    Ok(())
+                },
+            );
+            let reader = match reader {
+                Ok(reader) => reader,
+                Err(e) => {
+                    tracing::warn!(error = %e, "no thread to read the store with; loading serially");
+                    return Matcher::load_serially(store);
+                }
+            };
+            // A read error closes the queue early; the partial index is then dropped.
+            let matcher = Matcher::rebuild(rx.into_iter().flatten());
+            match reader.join() {
+                Ok(Ok(())) => Ok(matcher),
+                Ok(Err(e)) => Err(e),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        })
+    }
+
+    /// [`Matcher::load`] on one thread: reads each summary, then indexes it. For the load
+    /// benchmark's comparison.
+    pub fn load_serially(store: &HubStore) -> pilot_store::Result<Self> {
         let mut failed = None;
         let summaries =
             store.each_live_summary().map_while(|s| s.map_err(|e| failed = Some(e)).ok());
@@ -346,6 +397,64 @@ mod tests {
                 None => return out,
             }
         }
+    }
+
+    /// What the index holds: every summary (key, kind, terms) with its top matches, scores
+    /// to the bit.
+    type Content = Vec<(SummaryKey, Kind, Vec<WeightedTerm>, Vec<(SummaryKey, u32)>)>;
+
+    fn content(m: &Matcher) -> Content {
+        m.with_index(|index| {
+            index
+                .iter()
+                .map(|s| {
+                    let ms = index.matches_for(&s.key, &Query::default());
+                    let ms = ms.iter().map(|m| (m.counterpart.clone(), m.score.to_bits()));
+                    (s.key.clone(), s.kind, index.terms(&s.key).unwrap(), ms.collect())
+                })
+                .collect()
+        })
+    }
+
+    #[test]
+    fn loading_reads_on_one_thread_and_indexes_on_another_with_the_same_result() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = HubStore::open(&pilot_store::Db::open(dir.path()).unwrap()).unwrap();
+        // Several batches of the loader's queue, in two cities, some withdrawn again.
+        for (c, city) in [XIANNING, QUANZHOU].into_iter().enumerate() {
+            let code = CityCode::parse(city).unwrap();
+            let n = 1_700 + 300 * c as u32;
+            let mut changes: Vec<(u64, Change)> = (0..n)
+                .map(|i| {
+                    let kind = if i % 3 == 0 { Kind::Demand } else { Kind::Achievement };
+                    let mut s = summary(city, 10_000 * c as u32 + i, kind);
+                    s.terms[1].term = format!("涂覆{}", i % 37);
+                    (u64::from(i) + 1, Change::Upsert(s))
+                })
+                .collect();
+            changes.extend((0..n).step_by(7).map(|i| {
+                let key = SummaryKey {
+                    city: code,
+                    pseudonym: Pseudonym::parse(&format!("{:032x}", 10_000 * c as u32 + i))
+                        .unwrap(),
+                };
+                (
+                    u64::from(n + i) + 1,
+                    Change::Tombstone(pilot_model::Tombstone { key, kind: Kind::Demand }),
+                )
+            }));
+            let last = changes.last().unwrap().0;
+            store.apply(code, &changes, 0, last, last, 0).unwrap();
+        }
+        let live = store.live_summaries().unwrap();
+        assert!(live.len() > 3 * LOAD_BATCH, "{} live summaries", live.len());
+
+        let loaded = content(&Matcher::load(&store).unwrap());
+        let serial = content(&Matcher::load_serially(&store).unwrap());
+        let keys = |c: &Content| c.iter().map(|e| e.0.clone()).collect::<Vec<_>>();
+        assert!(keys(&loaded) == live.iter().map(|s| s.key.clone()).collect::<Vec<_>>());
+        assert!(loaded == serial, "loading on two threads indexed something else");
+        assert!(loaded.iter().all(|e| e.2.len() == 2 && !e.3.is_empty()), "terms and matches");
     }
 
     #[test]
