@@ -103,7 +103,7 @@ impl Matcher {
     /// NB: reading and decoding the store costs about as much as indexing what it reads, so
     /// a second thread reads while this one indexes, and start-up takes about the longer of
     /// the two rather than their sum (hub/benches/load.rs measures both ways). The queue
-    /// between them holds at most [`LOAD_QUEUE`] batches.
+    /// between them holds at most eight batches.
     pub fn load(store: &HubStore) -> pilot_store::Result<Self> {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Summary>>(LOAD_QUEUE);
         std::thread::scope(|scope| {
