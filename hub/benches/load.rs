@@ -2,11 +2,12 @@
 //! store on one thread while indexing on another, next to `Matcher::load_serially`, which does
 //! both on one thread, and to reading the store alone.
 //!
-//! The store is a real sled store in a temporary directory, written through `HubStore::apply`
+//! The store is a real sled store in a temporary directory on a real filesystem (the system
+//! temp dir, or `target/bench-load` if that is tmpfs), written through `HubStore::apply`
 //! as synced batches would write it: `PILOT_LOAD_N` summaries (default 1,100,000, the issue's
 //! 22 cities × 50,000), city `g % 22`. Their text is real: every CSL paper
 //! (`shared/data/csl/csl_merged.jsonl`) is anonymized once with `pilot_anon::Anonymizer` as an
-//! achievement (or, for every fifth slot, as a demand of the same text); slot `g` takes pool
+//! achievement (every fifth as a demand of the same title and abstract instead); slot `g` takes pool
 //! summary `g % pool`, drops its term number `g % len` (so that no two slots of a pool entry
 //! are alike) and gets a fresh pseudonym. Each way is timed twice, alternately; the best is
 //! reported, with the CPU time (user + system, every thread) it took, from `/proc/self/stat`.
@@ -56,7 +57,7 @@ fn data_dir() -> PathBuf {
     )
 }
 
-/// Every CSL paper anonymized as an achievement, and every fifth as a demand too.
+/// Every CSL paper anonymized as an achievement, every fifth as a demand instead.
 fn pool() -> Vec<Summary> {
     let path = data_dir().join("csl/csl_merged.jsonl");
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
@@ -142,7 +143,13 @@ fn main() {
     println!("pool: {} CSL summaries anonymized in {:.1} s", pool.len(), t.elapsed().as_secs_f64());
     let cities: Vec<CityCode> = PILOT_CITIES.iter().map(|c| c.city_code()).collect();
 
-    let dir = tempfile::tempdir().expect("a temporary directory");
+    // A real filesystem, not tmpfs (see `bench_store_root`).
+    let (root, where_note) = pilot_testkit::bench_store_root(std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../target/bench-load"
+    )));
+    println!("{where_note}");
+    let dir = tempfile::tempdir_in(&root).expect("a temporary directory");
     let db = Db::open(dir.path()).expect("a sled store");
     let store = HubStore::open(&db).expect("the hub's trees");
     let t = Instant::now();
