@@ -26,3 +26,32 @@ pub mod server;
 pub mod stats;
 
 pub use error::{Error, Result};
+
+/// Builders the crate's unit tests share.
+#[cfg(test)]
+mod testing {
+    use pilot_model::{
+        CityCode, FieldCode, Kind, Pseudonym, Status, Summary, SummaryKey, WeightedTerm,
+    };
+
+    /// An open summary of `kind` in `city`, pseudonym `i` in hex, field 0805 and the given
+    /// terms at weight 1.
+    pub(crate) fn summary(city: &str, i: u32, kind: Kind, terms: &[&str]) -> Summary {
+        Summary {
+            key: SummaryKey {
+                city: CityCode::parse(city).unwrap(),
+                pseudonym: Pseudonym::parse(&format!("{i:032x}")).unwrap(),
+            },
+            kind,
+            status: Status::Open,
+            fields: vec![FieldCode::parse("0805").unwrap()],
+            industries: vec![],
+            trl: None,
+            modes: vec![],
+            budget: None,
+            updated: None,
+            deadline: None,
+            terms: terms.iter().map(|t| WeightedTerm { term: (*t).into(), weight: 1.0 }).collect(),
+        }
+    }
+}

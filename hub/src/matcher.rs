@@ -346,7 +346,7 @@ impl Drop for Bump<'_> {
 
 #[cfg(test)]
 mod tests {
-    use pilot_model::{Status, WeightedTerm};
+    use pilot_model::WeightedTerm;
 
     use super::*;
 
@@ -354,25 +354,7 @@ mod tests {
     const QUANZHOU: &str = "350500";
 
     fn summary(city: &str, i: u32, kind: Kind) -> Summary {
-        Summary {
-            key: SummaryKey {
-                city: CityCode::parse(city).unwrap(),
-                pseudonym: Pseudonym::parse(&format!("{i:032x}")).unwrap(),
-            },
-            kind,
-            status: Status::Open,
-            fields: vec![],
-            industries: vec![],
-            trl: None,
-            modes: vec![],
-            budget: None,
-            updated: None,
-            deadline: None,
-            terms: ["隔膜", "涂覆"]
-                .iter()
-                .map(|t| WeightedTerm { term: (*t).into(), weight: 1.0 })
-                .collect(),
-        }
+        crate::testing::summary(city, i, kind, &["隔膜", "涂覆"])
     }
 
     fn subjects(matches: &[Match]) -> Vec<u32> {

@@ -86,28 +86,8 @@ pub fn field_stats(index: &Index, scope: &Scope) -> BTreeMap<FieldCode, (u64, u6
 
 #[cfg(test)]
 mod tests {
-    use pilot_model::{Pseudonym, Status, Summary, SummaryKey, WeightedTerm};
-
     use super::*;
-
-    fn summary(city: &str, i: u32, kind: Kind, terms: &[&str]) -> Summary {
-        Summary {
-            key: SummaryKey {
-                city: CityCode::parse(city).unwrap(),
-                pseudonym: Pseudonym::parse(&format!("{i:032x}")).unwrap(),
-            },
-            kind,
-            status: Status::Open,
-            fields: vec![FieldCode::parse("0805").unwrap()],
-            industries: vec![],
-            trl: None,
-            modes: vec![],
-            budget: None,
-            updated: None,
-            deadline: None,
-            terms: terms.iter().map(|t| WeightedTerm { term: (*t).into(), weight: 1.0 }).collect(),
-        }
-    }
+    use crate::testing::summary;
 
     #[test]
     fn small_counts_never_leave_as_numbers() {
