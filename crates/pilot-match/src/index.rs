@@ -547,6 +547,101 @@ impl Index {
         SCRATCH.with_borrow_mut(|scratch| self.top_k(subject_id, key, query, scratch))
     }
 
+    /// The reverse of [`Index::matches_for`]: the subjects of `city` for which the summary
+    /// stored under `candidate` qualifies as a counterpart under `query` (its `k` aside), each
+    /// with the score `matches_for` gives it there, to the bit; in key order.
+    ///
+    /// This tells whether a new or changed summary can enter a subject's top k without asking
+    /// every subject again. A subject's list as last computed is only a guide, because every
+    /// change moves document frequencies and average lengths: so `bar` may name, per subject,
+    /// a counterpart to compare with (say the k-th of its last list), and each [`Reach`]
+    /// carries the score that one has for the subject now, computed with the same statistics.
+    ///
+    /// It walks the candidate's postings on the subjects' side (its terms and exact field
+    /// codes), so it costs about what one query without pruning costs, plus a score or two per
+    /// subject reached.
+    ///
+    /// Empty if `candidate` is unknown, if `query.kinds` leaves out its kind, or if `city` is
+    /// its own and `query.include_same_city` is false.
+    pub fn reached_by<'k>(
+        &self,
+        candidate: &SummaryKey,
+        city: CityCode,
+        query: &Query,
+        bar: impl Fn(&SummaryKey) -> Option<&'k SummaryKey>,
+    ) -> Vec<Reach> {
+        let Some(&cand_id) = self.by_key.get(candidate) else {
+            return Vec::new();
+        };
+        let doc = self.doc(cand_id);
+        let traits = &self.meta[cand_id.idx()].traits;
+        if (!query.kinds.is_empty() && !query.kinds.contains(&traits.kind))
+            || (!query.include_same_city && candidate.city == city)
+        {
+            return Vec::new();
+        }
+        let side = Side::of(doc.summary.kind).other().idx();
+        let in_city = |d: u32| d != cand_id.0 && self.meta[d as usize].city == city.get();
+        let mut reached: Vec<u32> = Vec::new();
+        for t in doc.terms.iter() {
+            let postings = &self.terms[t.term as usize].sides[side];
+            reached.extend(postings.iter().map(|p| p.doc).filter(|&d| in_city(d)));
+        }
+        for (f, postings) in self.fields.iter().enumerate() {
+            if traits.fields >> f & 1 == 1 {
+                reached.extend(postings.sides[side].iter().copied().filter(|&d| in_city(d)));
+            }
+        }
+        reached.sort_unstable();
+        reached.dedup();
+        let mut out: Vec<Reach> = reached
+            .into_iter()
+            // NB: postings keep dead slots until a purge.
+            .filter(|&d| self.slots[d as usize].is_some())
+            .filter_map(|d| {
+                let scorer = self.scorer(DocId(d));
+                let score = self.pair_score(&scorer, DocId(d), cand_id, query)?;
+                let subject = self.doc(DocId(d)).summary.key.clone();
+                let bar = bar(&subject)
+                    .and_then(|k| self.by_key.get(k))
+                    .filter(|&&id| {
+                        Side::of(self.doc(id).summary.kind) == Side::of(doc.summary.kind)
+                    })
+                    .and_then(|&id| self.pair_score(&scorer, DocId(d), id, query));
+                Some(Reach { subject, score, bar })
+            })
+            .collect();
+        out.sort_by(|a, b| a.subject.cmp(&b.subject));
+        out
+    }
+
+    /// The score `scorer`'s subject (in slot `subject`) gives the counterpart in slot
+    /// `counterpart`, as [`Index::top_k`] computes it, if it qualifies under `query` (its `k`
+    /// aside).
+    fn pair_score(
+        &self,
+        scorer: &Scorer<'_>,
+        subject: DocId,
+        counterpart: DocId,
+        query: &Query,
+    ) -> Option<f32> {
+        let (me, them) = (&self.meta[subject.idx()], &self.meta[counterpart.idx()]);
+        if subject == counterpart
+            || (!query.include_same_city && me.city == them.city)
+            || (!query.kinds.is_empty() && !query.kinds.contains(&them.traits.kind))
+        {
+            return None;
+        }
+        // As in `top_k`: only a shared term or an exact field qualifies.
+        let term_score = match scorer.term_score(self.doc(counterpart)) {
+            Some(t) => t,
+            None if me.traits.fields & them.traits.fields != 0 => 0.0,
+            None => return None,
+        };
+        let score = scorer.score(&them.traits, term_score);
+        (score.partial_cmp(&query.min_score) == Some(Ordering::Greater)).then_some(score)
+    }
+
     /// The body of [`Index::matches_for`].
     ///
     /// MaxScore over windows of [`WINDOW`] doc ids. The subject's terms and its exact field
@@ -1205,6 +1300,18 @@ impl<'a> Cursor<'a> {
     }
 }
 
+/// A subject that a summary reaches, from [`Index::reached_by`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reach {
+    /// The subject.
+    pub subject: SummaryKey,
+    /// The score the summary has for it.
+    pub score: f32,
+    /// The score the counterpart its `bar` named has for it now, if that one is stored and
+    /// qualifies.
+    pub bar: Option<f32>,
+}
+
 /// What [`Index::matches_for`] should return.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Query {
@@ -1761,6 +1868,62 @@ mod tests {
         assert!(index.len() > 500, "{}", index.len());
         assert_eq!(index.slots.len(), index.len() + index.dead);
         assert!(check_against_brute_force(&index) > 500);
+    }
+
+    #[test]
+    fn a_candidate_reaches_exactly_the_subjects_that_would_rank_it_at_the_same_score() {
+        // After churn, so that postings carry dead slots and renumbered ids.
+        let summaries = random_summaries(600, 0x0dd_ba11);
+        let mut index = Index::from_summaries(summaries.clone());
+        for s in summaries.iter().step_by(7) {
+            index.remove(&s.key);
+        }
+        let queries = [
+            Query::default(),
+            Query { include_same_city: true, ..Query::default() },
+            Query { kinds: vec![Kind::Expert], ..Query::default() },
+            Query { min_score: 2.0, ..Query::default() },
+        ];
+        let keys: Vec<SummaryKey> = index.iter().map(|s| s.key.clone()).collect();
+        let mut reached = 0;
+        for q in &queries {
+            let unbounded = Query { k: usize::MAX, ..q.clone() };
+            // Who ranks whom, from the subjects' side, by brute force; and as a bar for each
+            // subject, its best counterpart and that one's score.
+            let mut want: BTreeMap<(SummaryKey, CityCode), Vec<(SummaryKey, u32)>> =
+                BTreeMap::new();
+            let mut bars: BTreeMap<SummaryKey, (SummaryKey, u32)> = BTreeMap::new();
+            for subject in &keys {
+                let ranked = brute_force(&index, subject, &unbounded);
+                if let Some(best) = ranked.first() {
+                    bars.insert(subject.clone(), best.clone());
+                }
+                for (cand, bits) in ranked {
+                    want.entry((cand, subject.city)).or_default().push((subject.clone(), bits));
+                }
+            }
+            for cand in &keys {
+                for city in [XIANNING, SHENZHEN, HEFEI, CHENGDU] {
+                    let city: CityCode = city.parse().unwrap();
+                    let reach = index.reached_by(cand, city, q, |s| bars.get(s).map(|b| &b.0));
+                    let got: Vec<(SummaryKey, u32)> =
+                        reach.iter().map(|r| (r.subject.clone(), r.score.to_bits())).collect();
+                    let mut expected = want.remove(&(cand.clone(), city)).unwrap_or_default();
+                    expected.sort();
+                    assert_eq!(got, expected, "{cand:?} in {city} under {q:?}");
+                    for r in &reach {
+                        // Every subject reached has a best counterpart, scored the same.
+                        let bar = bars[&r.subject].1;
+                        assert_eq!(r.bar.map(f32::to_bits), Some(bar), "{cand:?}, {r:?}");
+                    }
+                    reached += got.len();
+                }
+            }
+        }
+        assert!(reached > 10_000, "the generator must produce matches ({reached})");
+        let xianning = XIANNING.parse().unwrap();
+        let nobody = index.reached_by(&key(XIANNING, 9999), xianning, &Query::default(), |_| None);
+        assert!(nobody.is_empty(), "an unknown key reaches nobody");
     }
 
     #[test]

@@ -31,7 +31,7 @@ mod index;
 mod score;
 mod term_ids;
 
-pub use index::{Index, Query};
+pub use index::{Index, Query, Reach};
 pub use score::{Bm25, Explanation, MAX_EXPLAINED_TERMS, Match};
 
 /// Builders shared by the unit tests of every module.
