@@ -4,7 +4,8 @@
 //!
 //! Layout: `config`, `registry` (who is calling), `revocation` (reloads the revocation list
 //! into the registry), `ingest` (batches → store → index), `matcher` (drives `pilot-match`),
-//! `grpc` (thin handlers), `server` (wiring and shutdown).
+//! `subscription` (keeps a city's pushed match list up to date), `grpc` (thin handlers),
+//! `server` (wiring and shutdown).
 //!
 //! Invariants:
 //! - Every call is authenticated by the client certificate; a city writes and reads only its
@@ -24,6 +25,7 @@ pub mod registry;
 mod revocation;
 pub mod server;
 pub mod stats;
+pub mod subscription;
 
 pub use error::{Error, Result};
 

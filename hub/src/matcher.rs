@@ -3,12 +3,12 @@
 //! The index lives in memory and is rebuilt from the store at start-up; every applied change
 //! updates it incrementally.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Mutex;
 
 use parking_lot::RwLock;
 
-use pilot_match::{Index, Match, Query};
+use pilot_match::{Index, Match, Query, Reach};
 use pilot_model::{
     CityCode, FieldCode, IndustryCode, Kind, Pseudonym, Summary, SummaryKey, YearMonth,
 };
@@ -20,6 +20,9 @@ const MINE_CHUNK: usize = 256;
 const LOAD_BATCH: usize = 1024;
 /// Batches queued between the reader and the indexer during [`Matcher::load`].
 const LOAD_QUEUE: usize = 8;
+/// Changed keys the journal keeps for match subscriptions; one that falls further behind
+/// recomputes its whole list instead.
+const JOURNAL_KEYS: usize = if cfg!(test) { 64 } else { 200_000 };
 
 /// Counts of live summaries per kind.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -88,6 +91,17 @@ pub struct Matcher {
     counts: Mutex<BTreeMap<CityCode, KindCounts>>,
     /// Bumped after every change to the index, so match subscriptions know to recompute.
     generation: tokio::sync::watch::Sender<u64>,
+    /// The keys of the latest changes, so that a match subscription recomputes only the
+    /// records they can affect. Written under the index's write lock, after the index.
+    journal: Mutex<Journal>,
+}
+
+/// The keys of the latest changes to the index, numbered in the order they were applied.
+#[derive(Debug, Default)]
+struct Journal {
+    /// The number of the first key in `keys`: the ones before it were let go.
+    first: u64,
+    keys: VecDeque<SummaryKey>,
 }
 
 impl Default for Matcher {
@@ -169,6 +183,7 @@ impl Matcher {
             index: RwLock::new(index),
             counts: Mutex::new(counts),
             generation: tokio::sync::watch::Sender::new(0),
+            journal: Mutex::new(Journal::default()),
         }
     }
 
@@ -191,17 +206,22 @@ impl Matcher {
         let _bump = Bump(&self.generation);
         let mut index = self.index.write();
         let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        let mut journal = self.journal.lock().unwrap_or_else(|p| p.into_inner());
         for c in changes {
             let (city, before, after) = match c {
                 Change::Upsert(s) => {
                     let before = index.get(&s.key).map(|old| old.kind);
                     let after = s.status.is_shared().then_some(s.kind);
                     let city = s.key.city;
+                    journal.keys.push_back(s.key.clone());
                     index.upsert(s);
                     (city, before, after)
                 }
                 Change::Tombstone(t) => {
-                    (t.key.city, index.remove(&t.key).map(|old| old.kind), None)
+                    let before = index.remove(&t.key).map(|old| old.kind);
+                    let city = t.key.city;
+                    journal.keys.push_back(t.key);
+                    (city, before, None)
                 }
             };
             let entry = counts.entry(city).or_default();
@@ -212,6 +232,39 @@ impl Matcher {
                 entry.add(kind, 1);
             }
         }
+        let over = journal.keys.len().saturating_sub(JOURNAL_KEYS);
+        journal.keys.drain(..over);
+        journal.first += over as u64;
+    }
+
+    /// The number the next changed key will get: a subscription that has dealt with every
+    /// change up to now resumes from here.
+    pub fn journal_head(&self) -> u64 {
+        let journal = self.journal.lock().unwrap_or_else(|p| p.into_inner());
+        journal.first + journal.keys.len() as u64
+    }
+
+    /// The keys changed from number `from` on (a key changed twice comes twice) and the
+    /// number to resume from next time; `None` if some of them were let go, in which case the
+    /// caller has to assume that anything changed.
+    pub fn changed_since(&self, from: u64) -> Option<(Vec<SummaryKey>, u64)> {
+        let journal = self.journal.lock().unwrap_or_else(|p| p.into_inner());
+        let skip = usize::try_from(from.checked_sub(journal.first)?).ok()?;
+        let head = journal.first + journal.keys.len() as u64;
+        Some((journal.keys.iter().skip(skip).cloned().collect(), head.max(from)))
+    }
+
+    /// The records of `city` for which the summary under `candidate` qualifies as a
+    /// counterpart under `query`, with its score for each and that of the counterpart `bar`
+    /// names ([`Index::reached_by`]).
+    pub fn reached_by<'k>(
+        &self,
+        candidate: &SummaryKey,
+        city: CityCode,
+        query: &Query,
+        bar: impl Fn(&SummaryKey) -> Option<&'k SummaryKey>,
+    ) -> Vec<Reach> {
+        self.read().reached_by(candidate, city, query, bar)
     }
 
     /// Runs `f` over the index under the read lock (statistics walk it whole).

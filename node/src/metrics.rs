@@ -5,7 +5,8 @@
 //! Series (all prefixed `pilot_node_`): `records{kind}`, `held_back`, `shared_summaries`,
 //! `sync_lag`, `hub_connected`, `summaries_sent_total`, `tombstones_sent_total`,
 //! `anti_entropy_repairs_total`, `rows_rejected_total`, `requests_rejected_total{reason}`,
-//! `push_ack_latency_seconds{stream}`, `matches_pushed_age_seconds`.
+//! `push_ack_latency_seconds{stream}`, `matches_pushed_age_seconds`,
+//! `match_lists_received_total{kind}`.
 
 use pilot_config::metrics::{Counter, Exposition, LabeledCounter, LabeledHistogram};
 use pilot_store::NodeStore;
@@ -103,6 +104,12 @@ pub fn render(
         "pilot_node_matches_pushed_age_seconds",
         "Seconds since the hub last pushed the city's match list (-1 if none is held).",
         if pushed == 0 { -1.0 } else { now_ms.saturating_sub(pushed) as f64 / 1000.0 },
+    );
+    e.labeled_counter(
+        "pilot_node_match_lists_received_total",
+        "Match lists the hub pushed and the node applied, by kind: whole lists, and updates of the records whose matches changed.",
+        "kind",
+        &feed.received,
     );
     Ok(e.finish())
 }

@@ -8,7 +8,9 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use pilot_e2e::{Cluster, csl_achievements, eventually, node_stats, upsert_all, wait_converged};
+use pilot_e2e::{
+    Cluster, csl_achievements, eventually, http, node_stats, upsert_all, wait_converged,
+};
 use pilot_pki::Identity;
 use pilot_proto::pb;
 
@@ -32,6 +34,19 @@ fn demands(n: usize) -> Vec<pb::RecordInput> {
             r
         })
         .collect()
+}
+
+/// How many match lists of `kind` (`whole` or `update`) node `i` has applied, by its metrics.
+async fn lists_received(cluster: &Cluster, i: usize, kind: &str) -> u64 {
+    let (code, body) =
+        http(&cluster.nodes[i].http_addr(), "GET", "/metrics", &[], b"").await.unwrap();
+    assert_eq!(code, 200);
+    let series = format!("pilot_node_match_lists_received_total{{kind=\"{kind}\"}} ");
+    String::from_utf8(body)
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix(&series).map(|v| v.trim().parse::<u64>().unwrap()))
+        .unwrap_or(0)
 }
 
 async fn node_matches(cluster: &Cluster, i: usize) -> Vec<pb::RecordMatches> {
@@ -60,6 +75,9 @@ async fn matches_reach_the_owning_node_follow_withdrawals_and_stay_in_their_city
     .unwrap();
     let before = node_stats(&addrs[0]).await.unwrap().matches_updated_unix_ms;
     assert!(before > 0, "the node holds a list pushed by the hub");
+    let wholes = lists_received(&cluster, 0, "whole").await;
+    let updates = lists_received(&cluster, 0, "update").await;
+    assert!(wholes >= 1, "the subscription starts with the whole list");
     let mut counterparts = HashSet::new();
     for r in &records {
         assert!(r.external_id.starts_with("d-") && r.kind == pb::Kind::Demand as i32, "{r:?}");
@@ -107,6 +125,9 @@ async fn matches_reach_the_owning_node_follow_withdrawals_and_stay_in_their_city
     .unwrap();
     let after = node_stats(&addrs[0]).await.unwrap().matches_updated_unix_ms;
     assert!(after > before, "the hub pushed a new list after the withdrawal");
+    // The withdrawal came as an update of the records it touched, not as a whole new list.
+    assert_eq!(lists_received(&cluster, 0, "whole").await, wholes, "no whole list resent");
+    assert!(lists_received(&cluster, 0, "update").await > updates, "an update was applied");
 
     // Quanzhou's node-scoped view holds only Quanzhou's records as its own, and asking the hub
     // for Xianning's pseudonyms with Quanzhou's certificate yields nothing.

@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use pilot_model::{CityCode, FieldCode, IndustryCode, Kind, Pseudonym, SummaryKey, YearMonth};
 use pilot_proto::convert::kind_from_pb;
-use pilot_proto::framing::{MATCH_LIST_CHUNK_BYTES, split_match_list};
 use pilot_proto::pb;
 use pilot_store::{DigestState, HubStore};
 use std::pin::Pin;
@@ -22,6 +21,7 @@ use crate::matcher::{Matcher, NationalFilter};
 use crate::metrics::HubMetrics;
 use crate::registry::{self, Registry};
 use crate::stats;
+use crate::subscription::Subscription;
 
 /// Node-scoped match queries.
 #[derive(Debug, Clone)]
@@ -82,7 +82,9 @@ impl pb::matches_server::Matches for MatchApi {
         );
         let mut changes = matcher.changes();
         tokio::spawn(async move {
-            let mut last: Option<Vec<pb::Match>> = None;
+            // NB: the subscription moves into each round's blocking task and back.
+            let mut sub = Subscription::new(city, per_record, req.include_same_city);
+            let mut full = true;
             loop {
                 if let Err(status) = registry.still_valid(&serial) {
                     let _ = tx.send(Err(status)).await;
@@ -90,40 +92,54 @@ impl pb::matches_server::Matches for MatchApi {
                 }
                 changes.mark_unchanged();
                 let (m, metrics) = (matcher.clone(), metrics.clone());
-                let Ok(list) = tokio::task::spawn_blocking(move || {
-                    timed(&metrics, "subscribe", || {
-                        m.mine(city, &[], per_record, req.include_same_city)
-                    })
-                    .iter()
-                    .map(pb::Match::from)
-                    .collect::<Vec<_>>()
+                let Ok((back, push)) = tokio::task::spawn_blocking(move || {
+                    let push = if full {
+                        timed(&metrics, "subscribe", || sub.full_round(&m))
+                    } else {
+                        timed(&metrics, "subscribe_update", || sub.incremental_round(&m))
+                    };
+                    (sub, push)
                 })
                 .await
                 else {
                     return;
                 };
-                if last.as_ref() != Some(&list) {
-                    // A city's list can be far larger than one message may be: it goes in
-                    // pieces of about a MiB, whole subjects each (see pilot_proto::framing).
-                    let pieces = split_match_list(list.clone(), MATCH_LIST_CHUNK_BYTES);
-                    for msg in pieces {
+                sub = back;
+                if let Some(push) = push {
+                    debug!(city = %city, records = push.records(), full, "pushing matches");
+                    // A list can be far larger than one message may be: it goes in pieces of
+                    // about a MiB, whole records each (see pilot_proto::framing).
+                    for msg in push.into_messages() {
                         if tx.send(Ok(msg)).await.is_err() {
                             debug!(city = %city, "match subscriber left");
                             return;
                         }
                     }
-                    last = Some(list);
                 }
                 // At most one push per interval: changes meanwhile are coalesced into the next.
                 tokio::select! {
                     _ = shutdown.cancelled() => return,
                     _ = tokio::time::sleep(PUSH_INTERVAL) => {}
                 }
-                // Then push as soon as something changes (at once if it already has).
+                // Then follow the changes as soon as there are any (at once if there already
+                // are), or correct drifted scores once the federation is quiet.
+                let due = sub.full_round_due();
+                let correct = async {
+                    match due {
+                        Some(at) => tokio::time::sleep_until(at.into()).await,
+                        None => std::future::pending().await,
+                    }
+                };
                 tokio::select! {
                     _ = shutdown.cancelled() => return,
                     _ = tx.closed() => return,
-                    r = changes.changed() => if r.is_err() { return },
+                    r = changes.changed() => {
+                        if r.is_err() {
+                            return;
+                        }
+                        full = false;
+                    }
+                    _ = correct => full = true,
                 }
             }
         });
@@ -176,6 +192,7 @@ impl pb::matches_server::Matches for MatchApi {
         Ok(Response::new(pb::MatchList {
             matches: matches.iter().map(pb::Match::from).collect(),
             next_page_token: next.map(|p| p.to_string()).unwrap_or_default(),
+            ..Default::default()
         }))
     }
 }
@@ -331,6 +348,7 @@ impl NationalApi {
         Ok(Response::new(pb::MatchList {
             matches: matches.iter().map(pb::Match::from).collect(),
             next_page_token: next.map(|k| k.to_string()).unwrap_or_default(),
+            ..Default::default()
         }))
     }
 
