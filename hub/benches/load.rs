@@ -12,6 +12,13 @@
 //! are alike) and gets a fresh pseudonym. Each way is timed twice, alternately; the best is
 //! reported, with the CPU time (user + system, every thread) it took, from `/proc/self/stat`.
 //!
+//! Then, on the loaded federation, one city's match subscription (`hub/src/subscription.rs`)
+//! as a node opens it (20 matches per record): its first full round (the whole list; before
+//! updates, every change cost one of these), then incremental rounds after one change in
+//! another city, after 100 such changes, and after the withdrawal of a counterpart that the
+//! city's lists name, each with the records its update names and its encoded size; and last
+//! the full round that corrects drifted scores once the federation is quiet.
+//!
 //! Run with `cargo bench -p pilot-hub --bench load`; `PILOT_DATA` overrides the `shared/data`
 //! directory.
 
@@ -26,9 +33,10 @@ use std::time::{Duration, Instant};
 
 use pilot_anon::{Anonymizer, NodeSecret, Outcome};
 use pilot_hub::matcher::Matcher;
+use pilot_hub::subscription::{Push, Subscription};
 use pilot_model::{
     Achievement, CityCode, Date, Demand, LocalId, PILOT_CITIES, Pseudonym, Record, RecordBody,
-    Status, Summary, SummaryKey, UnixMillis,
+    Status, Summary, SummaryKey, Tombstone, UnixMillis,
 };
 use pilot_store::{Change, Db, HubStore};
 
@@ -182,6 +190,7 @@ fn main() {
     assert_eq!(read, n, "every summary is read back");
     let mut serial = (Duration::MAX, Duration::ZERO);
     let mut piped = (Duration::MAX, Duration::ZERO);
+    let mut loaded = None;
     for _ in 0..2 {
         let (m, wall, cpu) = timed(|| Matcher::load_serially(&store).expect("the store loads"));
         assert_eq!(m.with_index(|i| i.len()), n);
@@ -189,13 +198,15 @@ fn main() {
         if wall < serial.0 {
             serial = (wall, cpu);
         }
+        drop(loaded.take());
         let (m, wall, cpu) = timed(|| Matcher::load(&store).expect("the store loads"));
         assert_eq!(m.with_index(|i| i.len()), n);
-        drop(m);
+        loaded = Some(m);
         if wall < piped.0 {
             piped = (wall, cpu);
         }
     }
+    let matcher = loaded.expect("loaded twice");
 
     println!();
     println!("start-up of the hub's matcher from a store of {n} summaries (best of 2)");
@@ -210,4 +221,66 @@ fn main() {
         "load / load_serially: {:.2}x the wall time",
         piped.0.as_secs_f64() / serial.0.as_secs_f64()
     );
+
+    subscription_rounds(&matcher, &pool, &cities, n);
+}
+
+/// One city's subscription on the loaded federation: see the module documentation.
+fn subscription_rounds(matcher: &Matcher, pool: &[Summary], cities: &[CityCode], n: usize) {
+    let city = cities[0];
+    let mut sub = Subscription::new(city, 20, false);
+    let bytes = |push: &Option<Push>| -> usize {
+        use prost::Message as _;
+        push.clone().map_or(0, |p| p.into_messages().iter().map(|m| m.encoded_len()).sum())
+    };
+    let named = |push: &Option<Push>| push.as_ref().map_or(0, Push::records);
+    let mut rows: Vec<(String, usize, usize, Duration, Duration)> = Vec::new();
+    let (push, wall, cpu) = timed(|| sub.full_round(matcher));
+    rows.push(("first full round (the whole list)".into(), named(&push), bytes(&push), wall, cpu));
+    let whole = push;
+    // Fresh summaries of other cities (slot numbers past the store's; none in `city`).
+    let mut fresh = (n..).filter(|g| g % cities.len() != 0).map(|g| slot(pool, cities, g));
+    for changes in [1, 100] {
+        let batch: Vec<Change> = fresh.by_ref().take(changes).map(Change::Upsert).collect();
+        matcher.apply(batch);
+        let (push, wall, cpu) = timed(|| sub.incremental_round(matcher));
+        let what = format!("incremental round after {changes} new summaries");
+        rows.push((what, named(&push), bytes(&push), wall, cpu));
+    }
+    // The counterpart the city's lists name most often leaves.
+    let mut listed: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    if let Some(Push::Whole(list)) = &whole {
+        for m in list {
+            let c = m.counterpart.as_ref().expect("a counterpart");
+            *listed.entry(format!("{}:{}", c.city, c.pseudonym)).or_default() += 1;
+        }
+    }
+    let (top, times) = listed.into_iter().max_by_key(|(k, v)| (*v, k.clone())).unwrap_or_default();
+    if let Some((c, p)) = top.split_once(':') {
+        let key = SummaryKey {
+            city: CityCode::parse(c).expect("a city"),
+            pseudonym: Pseudonym::parse(p).expect("a pseudonym"),
+        };
+        let kind = matcher.with_index(|i| i.get(&key).map(|s| s.kind)).expect("listed, so stored");
+        matcher.apply(vec![Change::Tombstone(Tombstone { key, kind })]);
+        let (push, wall, cpu) = timed(|| sub.incremental_round(matcher));
+        let what = format!("incremental round after a withdrawal ({times} lists)");
+        rows.push((what, named(&push), bytes(&push), wall, cpu));
+    }
+    let (push, wall, cpu) = timed(|| sub.full_round(matcher));
+    rows.push(("full round correcting drift".into(), named(&push), bytes(&push), wall, cpu));
+
+    println!();
+    println!(
+        "one city's match subscription ({} records with matches, 20 per record) on {n} summaries",
+        sub.records()
+    );
+    println!("{:<48} {:>9} {:>11} {:>10} {:>10}", "", "records", "bytes", "wall", "CPU");
+    for (what, records, bytes, wall, cpu) in rows {
+        println!(
+            "{what:<48} {records:>9} {bytes:>11} {:>8.3} s {:>8.3} s",
+            wall.as_secs_f64(),
+            cpu.as_secs_f64()
+        );
+    }
 }

@@ -260,6 +260,13 @@ impl Subscription {
                 return self.full_round(matcher);
             }
         }
+        self.cursor = head;
+        self.drifted = true;
+        self.last_change = Instant::now();
+        if affected.is_empty() {
+            // NB: `mine` takes no names to mean every record.
+            return None;
+        }
         let affected: Vec<Pseudonym> = affected.into_iter().collect();
         let now = matcher.mine(self.city, &affected, self.query.k, self.query.include_same_city);
         let mut now: BTreeMap<Pseudonym, Vec<pb::Match>> = by_record(&now)
@@ -278,9 +285,6 @@ impl Subscription {
                 };
             }
         }
-        self.cursor = head;
-        self.drifted = true;
-        self.last_change = Instant::now();
         (!changed.is_empty()).then_some(Push::Update(changed))
     }
 
