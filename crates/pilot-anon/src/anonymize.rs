@@ -21,8 +21,7 @@ use crate::NodeSecret;
 use crate::rules::identifier_kind;
 use crate::rules::{NameClass, NameForms, PiiKind, scrub_with};
 use crate::terms::{
-    KEYWORD_BOOST, TEXT_BOOST, TITLE_BOOST, Term, TermCounts, Vocabulary, normalize_keyword,
-    weighted_terms,
+    KEYWORD_BOOST, TEXT_BOOST, TITLE_BOOST, TermInfo, Vocabulary, normalize_keyword, weighted_terms,
 };
 
 /// Domain separation for pseudonyms, so the node secret can key other HMACs later.
@@ -220,11 +219,10 @@ impl Anonymizer {
             return withhold(HoldReason::Expired(deadline));
         }
         let names = NameForms::new(own_names(&record.body));
-        let terms = self.record_terms(&record.body, &names);
-        if let Some(kind) = terms.iter().find_map(|(t, _)| term_residual(t, &names)) {
-            return withhold(HoldReason::ResidualIdentifier(kind));
-        }
-        let terms = weighted_terms(terms);
+        let terms = match self.record_terms(&record.body, &names) {
+            Ok(terms) => terms,
+            Err(kind) => return withhold(HoldReason::ResidualIdentifier(kind)),
+        };
         if terms.len() < Self::MIN_TERMS {
             return withhold(HoldReason::TooFewTerms {
                 found: terms.len(),
@@ -240,17 +238,20 @@ impl Anonymizer {
     /// Terms that still look like identifiers are dropped rather than failing the query.
     pub fn query_terms(&self, text: &str) -> Vec<WeightedTerm> {
         let none = NameForms::default();
-        let mut counts = TermCounts::default();
-        self.vocab.segment(&scrub_with(text, &none), |t| {
-            if term_residual(t, &none).is_none() {
-                counts.add(t, TEXT_BOOST);
-            }
-        });
-        weighted_terms(counts.weigh(Self::MAX_TERMS))
+        let scrubbed = scrub_with(text, &none);
+        let parts = [self.vocab.cut(&scrubbed, TEXT_BOOST, None)];
+        self.vocab.count(&parts, |counted| {
+            weighted_terms(&counted.weigh(Self::MAX_TERMS, |t| term_residual(t, &none).is_none()))
+        })
     }
 
-    /// The weighted terms of a record's technical text, scrubbed of `names` and of PII.
-    fn record_terms(&self, body: &RecordBody, names: &NameForms) -> Vec<(Term, f32)> {
+    /// The weighted terms of a record's technical text, scrubbed of `names` and of PII, or the
+    /// kind of identifier one of them still looks like.
+    fn record_terms(
+        &self,
+        body: &RecordBody,
+        names: &NameForms,
+    ) -> Result<Vec<WeightedTerm>, PiiKind> {
         // NB: only technical text: never names, contacts, addresses, institutions, an expert's
         // rank or availability.
         let (texts, keywords): (Vec<(&str, f64)>, &[String]) = match body {
@@ -262,29 +263,31 @@ impl Anonymizer {
             }
             RecordBody::Expert(e) => (vec![(&e.summary, TEXT_BOOST)], &e.keywords),
         };
-        let mut counts = TermCounts::default();
-        for (text, boost) in texts {
-            self.vocab.segment(&scrub_with(text, names), |t| counts.add(t, boost));
-        }
+        let mut scrubbed: Vec<(String, f64, Option<String>)> = texts
+            .into_iter()
+            .map(|(text, boost)| (scrub_with(text, names), boost, None))
+            .collect();
         for kw in keywords {
             // A keyword counts whole (as its author meant it, e.g. 锂离子电池隔膜) and by its
             // segments, so it also meets texts that use its parts. It counts whole only if the
             // scrub removed nothing from it and jieba does not take it for a name.
-            let scrubbed = scrub_with(kw, names);
+            let clean = scrub_with(kw, names);
             let whole = normalize_keyword(kw)
-                .filter(|w| normalize_keyword(&scrubbed).as_deref() == Some(w.as_str()))
-                .filter(|w| !self.vocab.looks_like_name(w))
-                .map(|w| self.vocab.term(&w));
-            if let Some(w) = &whole {
-                counts.add(w, KEYWORD_BOOST);
-            }
-            self.vocab.segment(&scrubbed, |s| {
-                if whole.as_ref() != Some(s) {
-                    counts.add(s, KEYWORD_BOOST);
-                }
-            });
+                .filter(|w| normalize_keyword(&clean).as_deref() == Some(w.as_str()))
+                .filter(|w| !self.vocab.looks_like_name(w));
+            scrubbed.push((clean, KEYWORD_BOOST, whole));
         }
-        counts.weigh(Self::MAX_TERMS)
+        let parts: Vec<_> = scrubbed
+            .iter()
+            .map(|(text, boost, whole)| self.vocab.cut(text, *boost, whole.clone()))
+            .collect();
+        self.vocab.count(&parts, |counted| {
+            let terms = counted.weigh(Self::MAX_TERMS, |_| true);
+            match terms.iter().find_map(|(t, _)| term_residual(t, names)) {
+                Some(kind) => Err(kind),
+                None => Ok(weighted_terms(&terms)),
+            }
+        })
     }
 
     /// Assembles the summary of a record that passed the gate.
@@ -394,7 +397,7 @@ fn residual(term: &str, names: &NameForms) -> Option<PiiKind> {
 
 /// The privacy gate for one term: the kind of identifier it still looks like, if any. Its own
 /// verdict ([`identifier_kind`]) was worked out once, when it was first met.
-fn term_residual(term: &Term, names: &NameForms) -> Option<PiiKind> {
+fn term_residual(term: &TermInfo, names: &NameForms) -> Option<PiiKind> {
     term.identifier_kind().or_else(|| names.matches(term.as_str()))
 }
 

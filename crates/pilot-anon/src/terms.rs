@@ -7,10 +7,10 @@
 
 use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher};
-use std::sync::{Arc, LazyLock, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::sync::{LazyLock, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use jieba_rs::{Jieba, KeywordExtract, KeywordExtractConfig, Tag, TfIdf};
+use jieba_rs::{Jieba, KeywordExtract, KeywordExtractConfig, Tag, TfIdf, Token};
 
 use pilot_model::{Summary, WeightedTerm};
 
@@ -115,77 +115,83 @@ pub(crate) struct Vocabulary {
 /// smaller, so this only bounds memory against pathological input.
 const MEMO_CAPACITY: usize = 1 << 18;
 
-/// A term, with what the pipeline needs to know about it, computed once when it is first met.
-///
-/// Two terms are equal if their texts are; the hash is the text's, computed once and kept
-/// beside the pointer, so that counting a term need not read what it points to.
-#[derive(Clone)]
-pub(crate) struct Term {
-    hash: u64,
-    info: Arc<TermInfo>,
-}
+/// A term's place in the [`Cache`] that interned it, and meaningless in any other: a full cache
+/// is emptied and hands ids out again, so ids never outlive the lock guard they were read under.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+struct TermId(u32);
 
-struct TermInfo {
+/// A term, with what the pipeline needs to know about it, computed once when it is first met.
+pub(crate) struct TermInfo {
     text: Box<str>,
     idf: f64,
     /// [`identifier_kind`] of the text.
     identifier: Option<PiiKind>,
 }
 
-impl Term {
+impl TermInfo {
     pub(crate) fn as_str(&self) -> &str {
-        &self.info.text
+        &self.text
     }
 
     /// What the term looks like on its own, see [`identifier_kind`].
     pub(crate) fn identifier_kind(&self) -> Option<PiiKind> {
-        self.info.identifier
+        self.identifier
     }
 }
 
-impl PartialEq for Term {
-    fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.info, &other.info)
-            || (self.hash == other.hash && self.info.text == other.info.text)
-    }
-}
-
-impl Eq for Term {}
-
-impl Hash for Term {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        state.write_u64(self.hash);
-    }
-}
-
-impl std::fmt::Debug for Term {
+impl std::fmt::Debug for TermInfo {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         self.as_str().fmt(f)
     }
 }
 
-/// What a [`Term`]'s hash is, a pure function of its text.
-fn text_hash(text: &str) -> u64 {
-    FastHash::default().hash_one(text)
+/// The terms one word yields, in eight bytes: none, one or two ids inline, or a span of
+/// [`Cache::spans`] for more, so that most words cost one probe and no pointer chase.
+#[derive(Clone, Copy, Debug)]
+struct Yield([TermId; 2]);
+
+impl Yield {
+    /// An empty inline slot (no valid id reaches it, see [`Cache::full`]).
+    const NONE: TermId = TermId(u32::MAX);
+    /// Set in the second slot when the first is the start of a span and the rest its length.
+    const SPAN: u32 = 1 << 31;
+
+    fn ids<'c>(&'c self, spans: &'c [TermId]) -> &'c [TermId] {
+        let [a, b] = &self.0;
+        if *b != Self::NONE && b.0 & Self::SPAN != 0 {
+            let start = a.0 as usize;
+            &spans[start..start + (b.0 & !Self::SPAN) as usize]
+        } else {
+            &self.0[..usize::from(*a != Self::NONE) + usize::from(*b != Self::NONE)]
+        }
+    }
 }
 
-/// A map keyed by [`Term`]s, which carry their hash.
-#[derive(Debug, Clone, Copy, Default)]
-struct PreHashed(u64);
+/// A word of at most [`WordKey::MAX`] bytes, inline, its length in the last byte: a probe
+/// hashes and compares two machine words and reads one 24-byte slot.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct WordKey(u128);
 
-impl Hasher for PreHashed {
-    fn finish(&self) -> u64 {
-        self.0
+impl WordKey {
+    /// Longest word keyed inline: five Han characters. Longer words have a table of their own.
+    const MAX: usize = 15;
+
+    fn new(word: &str) -> Option<Self> {
+        let len = word.len();
+        if len > Self::MAX {
+            return None;
+        }
+        let mut bytes = [0; 16];
+        bytes[..len].copy_from_slice(word.as_bytes());
+        bytes[Self::MAX] = len as u8;
+        Some(WordKey(u128::from_le_bytes(bytes)))
     }
+}
 
-    fn write(&mut self, bytes: &[u8]) {
-        let mut h = Fx::default();
-        h.write(bytes);
-        self.0 = h.finish();
-    }
-
-    fn write_u64(&mut self, i: u64) {
-        self.0 = i;
+impl Hash for WordKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(self.0 as u64);
+        state.write_u64((self.0 >> 64) as u64);
     }
 }
 
@@ -194,34 +200,93 @@ impl Hasher for PreHashed {
 /// NB: it only saves time: a word's terms are a pure function of the word (its tag is the
 /// dictionary's, or jieba's guess for a word it does not know, whatever surrounds it), and a
 /// term's idf and verdict are pure functions of its text; so output never depends on what is
-/// cached, nor on hash order (the maps are only probed, never iterated). When a table is full,
-/// both are emptied and fill again.
-/// Words are keyed inline (see [`MemoKey`]), so that a probe reads one slot rather than
-/// chasing a pointer to a heap string; the few longer words have a table of their own.
+/// cached, nor on hash order (the maps are only probed, never iterated). When it is full, it is
+/// emptied and fills again.
 #[derive(Default)]
 struct Cache {
-    terms: HashMap<Box<str>, Term, FastHash>,
-    words: HashMap<MemoKey, Arc<[Term]>, FastHash>,
-    long_words: HashMap<Box<str>, Arc<[Term]>, FastHash>,
+    /// Every term interned, by [`TermId`].
+    infos: Vec<TermInfo>,
+    ids: HashMap<Box<str>, TermId, FastHash>,
+    words: HashMap<WordKey, Yield, FastHash>,
+    long_words: HashMap<Box<str>, Yield, FastHash>,
+    /// The terms of words that yield more than two.
+    spans: Vec<TermId>,
 }
 
 impl Cache {
-    fn word(&self, word: &str) -> Option<&Arc<[Term]>> {
-        match MemoKey::new(word) {
+    fn word(&self, word: &str) -> Option<&[TermId]> {
+        let y = match WordKey::new(word) {
             Some(key) => self.words.get(&key),
             None => self.long_words.get(word),
-        }
+        }?;
+        Some(y.ids(&self.spans))
     }
 
-    fn insert_word(&mut self, word: &str, terms: Arc<[Term]>) {
-        if self.words.len() + self.long_words.len() >= MEMO_CAPACITY {
-            *self = Cache::default();
+    fn info(&self, id: TermId) -> &TermInfo {
+        &self.infos[id.0 as usize]
+    }
+
+    /// Whether adding `more` words or terms would pass [`MEMO_CAPACITY`].
+    ///
+    /// NB: a cache emptied for one record then takes all of that record's words, however many:
+    /// ids stay below [`Yield::SPAN`] as long as a record has fewer than 2³¹ words.
+    fn full(&self, more: usize) -> bool {
+        self.infos.len() + more > MEMO_CAPACITY
+            || self.words.len() + self.long_words.len() + more > MEMO_CAPACITY
+            || self.spans.len() > 8 * MEMO_CAPACITY
+    }
+
+    fn intern(&mut self, text: &str, info: impl FnOnce() -> TermInfo) -> TermId {
+        if let Some(id) = self.ids.get(text) {
+            return *id;
         }
-        match MemoKey::new(word) {
-            Some(key) => self.words.insert(key, terms),
-            None => self.long_words.insert(word.into(), terms),
+        let id = TermId(u32::try_from(self.infos.len()).expect("fewer than 2³² terms"));
+        self.infos.push(info());
+        self.ids.insert(text.into(), id);
+        id
+    }
+
+    fn insert_word(&mut self, word: &str, ids: &[TermId]) {
+        let y = match ids {
+            [] => Yield([Yield::NONE; 2]),
+            [a] => Yield([*a, Yield::NONE]),
+            [a, b] => Yield([*a, *b]),
+            more => {
+                let start = TermId(u32::try_from(self.spans.len()).expect("fewer than 2³² ids"));
+                let len = u32::try_from(more.len()).ok().filter(|n| n & Yield::SPAN == 0);
+                self.spans.extend_from_slice(more);
+                Yield([start, TermId(Yield::SPAN | len.expect("fewer than 2³¹ terms a word"))])
+            }
+        };
+        match WordKey::new(word) {
+            Some(key) => self.words.insert(key, y),
+            None => self.long_words.insert(word.into(), y),
         };
     }
+}
+
+/// One text of a record cut into words, with the boost its terms count with.
+pub(crate) struct Part<'t> {
+    text: &'t str,
+    tokens: Vec<Token<'t>>,
+    boost: f64,
+    /// For an author keyword: its whole normalised text, counted once as a term of its own; its
+    /// segments do not count that term again.
+    whole: Option<String>,
+}
+
+/// Words a [`Cache`] lacks for some [`Part`]s, with their terms and the new terms' infos,
+/// worked out before the write lock is taken so that other threads keep reading meanwhile.
+#[derive(Default)]
+struct Fresh<'t> {
+    words: HashMap<&'t str, Vec<String>, FastHash>,
+    infos: HashMap<String, TermInfo, FastHash>,
+}
+
+/// The terms of some [`Part`]s, counted, with the cache that says what each is.
+pub(crate) struct Counted<'c> {
+    cache: &'c Cache,
+    counts: TermCounts,
 }
 
 /// A bounded, thread-safe cache of a pure function of a word.
@@ -342,131 +407,162 @@ impl Vocabulary {
         self.cache.write().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The [`Term`] of a normalised term text.
-    pub(crate) fn term(&self, text: &str) -> Term {
-        if let Some(t) = self.read_cache().terms.get(text) {
-            return t.clone();
-        }
-        let mut terms = self.intern([text.to_owned()]);
-        terms.pop().expect("one term in, one out")
-    }
-
-    /// The [`Term`]s of term texts, created for those not met before.
-    fn intern(&self, texts: impl IntoIterator<Item = String>) -> Vec<Term> {
-        let texts: Vec<String> = texts.into_iter().collect();
-        let known: Vec<Option<Term>> = {
-            let cache = self.read_cache();
-            texts.iter().map(|t| cache.terms.get(t.as_str()).cloned()).collect()
-        };
-        // NB: new terms are worked out before the write lock is taken, so that other threads
-        // keep reading meanwhile.
-        let fresh: Vec<Term> = texts
-            .iter()
-            .zip(&known)
-            .filter(|(_, k)| k.is_none())
-            .map(|(text, _)| Term {
-                hash: text_hash(text),
-                info: Arc::new(TermInfo {
-                    idf: self.idf(text),
-                    identifier: identifier_kind(text),
-                    text: text.as_str().into(),
-                }),
-            })
-            .collect();
-        if fresh.is_empty() {
-            return known.into_iter().flatten().collect();
-        }
-        let mut cache = self.write_cache();
-        let mut fresh = fresh.into_iter();
-        known
-            .into_iter()
-            .map(|k| match k {
-                Some(t) => t,
-                None => {
-                    let t = fresh.next().expect("a fresh term for every unknown text");
-                    if cache.terms.len() >= MEMO_CAPACITY {
-                        *cache = Cache::default();
-                    }
-                    cache.terms.entry(t.as_str().into()).or_insert(t).clone()
-                }
-            })
-            .collect()
-    }
-
-    /// Segments scrubbed text into normalised, filtered terms, in text order.
+    /// Cuts `text` (already scrubbed) into words, for [`Vocabulary::count`].
     ///
     /// Words are cut with HMM on, so that technical words missing from jieba's dictionary
-    /// (点云, 勃姆石, 水热法) still come out whole; words jieba tags as names of people or
-    /// organisations are dropped (see [`Vocabulary::is_name`]). Then, as in jieba's search
-    /// mode, every 2- and 3-character dictionary word inside a longer word is added
-    /// (锂离子电池 → 离子, 电池, 锂离子), so that a demand saying 电池 meets an achievement
-    /// saying 锂离子电池.
+    /// (点云, 勃姆石, 水热法) still come out whole.
+    pub(crate) fn cut<'t>(&self, text: &'t str, boost: f64, whole: Option<String>) -> Part<'t> {
+        Part { text, tokens: self.jieba.cut(text, true), boost, whole }
+    }
+
+    /// Counts the normalised, filtered terms of `parts` and hands them to `then`.
+    ///
+    /// A word yields the terms [`Vocabulary::word_terms`] gives it under its tag: none if jieba
+    /// tags it as the name of a person or organisation (see [`Vocabulary::is_name`]), else its
+    /// normalised form and, as in jieba's search mode, every 2- and 3-character dictionary word
+    /// inside it (锂离子电池 → 离子, 电池, 锂离子), so that a demand saying 电池 meets an
+    /// achievement saying 锂离子电池.
     ///
     /// NB: what a word yields depends on the word alone: jieba tags a dictionary word with its
     /// dictionary tag and guesses the tag of another from the word itself. So the text is only
     /// cut (tagging costs half as much again), and each word's terms are worked out, with its
-    /// tag, the first time it is met and remembered (see [`Cache`]).
-    ///
-    /// Each term is handed to `emit`, which must not segment.
-    pub(crate) fn segment(&self, text: &str, mut emit: impl FnMut(&Term)) {
-        let tokens = self.jieba.cut(text, true);
+    /// tag, the first time it is met and remembered (see [`Cache`]). Most records have only
+    /// words met before and are counted under the read lock alone.
+    pub(crate) fn count<R>(&self, parts: &[Part<'_>], then: impl FnOnce(Counted<'_>) -> R) -> R {
+        self.known(
+            parts,
+            |cache| {
+                let mut counts = TermCounts::default();
+                walk(cache, parts, |id, boost| counts.add(id, boost))?;
+                Some(counts)
+            },
+            |cache, counts| then(Counted { cache, counts }),
+        )
+    }
+
+    /// The terms of scrubbed text, in text order (as counted by [`Vocabulary::count`]).
+    #[cfg(test)]
+    pub(crate) fn segment(&self, text: &str) -> Vec<String> {
+        let parts = [self.cut(text, TEXT_BOOST, None)];
+        self.known(
+            &parts,
+            |cache| {
+                let mut ids = Vec::new();
+                walk(cache, &parts, |id, _| ids.push(id))?;
+                Some(ids)
+            },
+            |cache, ids| ids.into_iter().map(|id| cache.info(id).as_str().to_owned()).collect(),
+        )
+    }
+
+    /// Runs `attempt` under the read lock, and if it finds a word missing (`None`), learns
+    /// what `parts` lack and runs it again under the write lock, where it cannot miss; then
+    /// hands its answer to `then` under the same lock.
+    fn known<T, R>(
+        &self,
+        parts: &[Part<'_>],
+        mut attempt: impl FnMut(&Cache) -> Option<T>,
+        then: impl FnOnce(&Cache, T) -> R,
+    ) -> R {
         {
-            // Most texts have only words met before; emitting waits until that is known.
             let cache = self.read_cache();
-            let known: Option<Vec<&Arc<[Term]>>> = tokens
-                .iter()
-                .filter(|t| !yields_nothing(t.word))
-                .map(|t| cache.word(t.word))
-                .collect();
-            if let Some(known) = known {
-                known.into_iter().flat_map(|terms| terms.iter()).for_each(&mut emit);
-                return;
+            if let Some(t) = attempt(&cache) {
+                return then(&cache, t);
             }
         }
-        // The terms of every word of the text, and which of them are new.
-        let mut local: HashMap<&str, (Arc<[Term]>, bool), FastHash> = HashMap::default();
-        // The tags of the whole text, if a word's tag could not be had from the word alone.
-        let mut text_tags: Option<Vec<Tag<'_>>> = None;
-        for (i, t) in tokens.iter().enumerate() {
-            let word = t.word;
-            if local.contains_key(word) {
-                continue;
-            }
-            if let Some(terms) = self.read_cache().word(word) {
-                local.insert(word, (terms.clone(), false));
-                continue;
-            }
-            // A tag can only make a word a name, so a word that yields nothing under a tag
-            // that makes nothing a name yields nothing under any, and needs no tagging.
-            let mut terms = self.word_terms(word, "x");
-            if !terms.is_empty() {
-                let tag = match self.jieba.tag(word, true).as_slice() {
-                    [t] if t.word == word => t.tag,
-                    _ => {
-                        let tags = text_tags.get_or_insert_with(|| self.jieba.tag(text, true));
-                        debug_assert_eq!(tags[i].word, word, "cut and tag cut alike");
-                        tags[i].tag
-                    }
-                };
-                if self.is_name(word, tag) {
-                    terms.clear();
+        let fresh = self.learn(parts);
+        let mut cache = self.write_cache();
+        self.store(&mut cache, parts, fresh);
+        let t = attempt(&cache).expect("the cache knows every word of the parts it just stored");
+        then(&cache, t)
+    }
+
+    /// Works out, outside any lock, the terms of the words of `parts` the cache lacks.
+    fn learn<'t>(&self, parts: &[Part<'t>]) -> Fresh<'t> {
+        let (words, wholes) = missing(&self.read_cache(), parts);
+        let mut fresh = Fresh::default();
+        let mut tags = vec![None; parts.len()];
+        for (p, i) in words {
+            let terms = self.word_yield(&parts[p], i, &mut tags[p]);
+            fresh.words.insert(parts[p].tokens[i].word, terms);
+        }
+        let texts: Vec<&str> = fresh
+            .words
+            .values()
+            .flatten()
+            .map(String::as_str)
+            .chain(wholes.iter().map(|p| parts[*p].whole.as_deref().unwrap_or_default()))
+            .collect();
+        let cache = self.read_cache();
+        let new: Vec<String> = texts
+            .into_iter()
+            .filter(|t| !cache.ids.contains_key(*t))
+            .map(str::to_owned)
+            .collect();
+        drop(cache);
+        for text in new {
+            let info = self.term_info(&text);
+            fresh.infos.insert(text, info);
+        }
+        fresh
+    }
+
+    /// Stores in `cache` every word and whole keyword of `parts` it lacks, from `fresh` or
+    /// worked out now (if the cache was emptied since `fresh` was).
+    fn store<'t>(&self, cache: &mut Cache, parts: &[Part<'t>], mut fresh: Fresh<'t>) {
+        let (mut words, mut wholes) = missing(cache, parts);
+        if cache.full(words.len() + wholes.len()) {
+            *cache = Cache::default();
+            (words, wholes) = missing(cache, parts);
+        }
+        let mut intern = |cache: &mut Cache, text: &str| {
+            cache.intern(text, || fresh.infos.remove(text).unwrap_or_else(|| self.term_info(text)))
+        };
+        let mut tags = vec![None; parts.len()];
+        for (p, i) in words {
+            let word = parts[p].tokens[i].word;
+            let terms = match fresh.words.remove(word) {
+                Some(terms) => terms,
+                None => self.word_yield(&parts[p], i, &mut tags[p]),
+            };
+            let ids: Vec<TermId> = terms.iter().map(|t| intern(cache, t)).collect();
+            cache.insert_word(word, &ids);
+        }
+        for p in wholes {
+            intern(cache, parts[p].whole.as_deref().unwrap_or_default());
+        }
+    }
+
+    /// What a term's text says about it.
+    fn term_info(&self, text: &str) -> TermInfo {
+        TermInfo { idf: self.idf(text), identifier: identifier_kind(text), text: text.into() }
+    }
+
+    /// The terms of the `i`-th word of `part`, under the tag jieba gives it.
+    fn word_yield<'t>(
+        &'t self,
+        part: &Part<'t>,
+        i: usize,
+        text_tags: &mut Option<Vec<Tag<'t>>>,
+    ) -> Vec<String> {
+        let word = part.tokens[i].word;
+        // A tag can only make a word a name, so a word that yields nothing under a tag that
+        // makes nothing a name yields nothing under any, and needs no tagging.
+        let mut terms = self.word_terms(word, "x");
+        if !terms.is_empty() {
+            let tag = match self.jieba.tag(word, true).as_slice() {
+                [t] if t.word == word => t.tag,
+                _ => {
+                    let tags = text_tags.get_or_insert_with(|| self.jieba.tag(part.text, true));
+                    debug_assert_eq!(tags[i].word, word, "cut and tag cut alike");
+                    tags[i].tag
                 }
-            }
-            let terms = self.intern(terms);
-            local.insert(word, (terms.into(), true));
-        }
-        {
-            let mut cache = self.write_cache();
-            for (word, (terms, new)) in &local {
-                if !new {
-                    continue;
-                }
-                cache.insert_word(word, terms.clone());
+            };
+            if self.is_name(word, tag) {
+                terms.clear();
             }
         }
-        for t in &tokens {
-            local[t.word].0.iter().for_each(&mut emit);
-        }
+        terms
     }
 
     /// The terms one word tagged `tag` yields: none if it looks like a name, else its
@@ -672,12 +768,76 @@ pub(crate) fn normalize_keyword(kw: &str) -> Option<String> {
     (clean && passes_filters(&t)).then_some(t)
 }
 
+/// Hands every term of `parts` to `sink` in text order, with its boost, from what `cache`
+/// knows; `None` (after handing some over) if it lacks a word or a whole keyword.
+fn walk(cache: &Cache, parts: &[Part<'_>], mut sink: impl FnMut(TermId, f64)) -> Option<()> {
+    for part in parts {
+        let whole = match &part.whole {
+            Some(w) => Some(*cache.ids.get(w.as_str())?),
+            None => None,
+        };
+        if let Some(id) = whole {
+            sink(id, part.boost);
+        }
+        for t in &part.tokens {
+            if yields_nothing(t.word) {
+                continue;
+            }
+            for &id in cache.word(t.word)? {
+                if Some(id) != whole {
+                    sink(id, part.boost);
+                }
+            }
+        }
+    }
+    Some(())
+}
+
+/// The words of `parts` that `cache` lacks, each once, as (part, token) indices, and the parts
+/// whose whole keyword it lacks.
+fn missing(cache: &Cache, parts: &[Part<'_>]) -> (Vec<(usize, usize)>, Vec<usize>) {
+    let mut seen: HashSet<&str, FastHash> = HashSet::default();
+    let mut words = Vec::new();
+    let mut wholes = Vec::new();
+    for (p, part) in parts.iter().enumerate() {
+        if part.whole.as_deref().is_some_and(|w| !cache.ids.contains_key(w)) {
+            wholes.push(p);
+        }
+        for (i, t) in part.tokens.iter().enumerate() {
+            if !yields_nothing(t.word) && cache.word(t.word).is_none() && seen.insert(t.word) {
+                words.push((p, i));
+            }
+        }
+    }
+    (words, wholes)
+}
+
 /// Boosted term frequencies of one record or query.
 #[derive(Debug)]
-pub(crate) struct TermCounts {
-    /// NB: a hash map for speed; [`TermCounts::weigh`] sorts by a total order (weight, then
-    /// term), so its output never depends on hash order.
-    counts: HashMap<Term, f64, BuildHasherDefault<PreHashed>>,
+struct TermCounts {
+    /// NB: a hash map for speed; [`Counted::weigh`] sorts by a total order (weight, then term),
+    /// so its output never depends on hash order.
+    counts: HashMap<TermId, f64, BuildHasherDefault<IdHash>>,
+}
+
+/// The hasher of [`TermId`]s, which are small dense integers: one multiplication spreads them.
+#[derive(Debug, Clone, Copy, Default)]
+struct IdHash(u64);
+
+impl Hasher for IdHash {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = Fx::default();
+        h.write(bytes);
+        self.0 = h.finish();
+    }
+
+    fn write_u32(&mut self, i: u32) {
+        self.0 = u64::from(i).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
 }
 
 impl Default for TermCounts {
@@ -689,36 +849,36 @@ impl Default for TermCounts {
 
 impl TermCounts {
     /// Counts one occurrence of `term` with the given boost.
-    pub(crate) fn add(&mut self, term: &Term, boost: f64) {
-        match self.counts.get_mut(term) {
-            Some(tf) => *tf += boost,
-            None => {
-                self.counts.insert(term.clone(), boost);
-            }
-        }
+    fn add(&mut self, term: TermId, boost: f64) {
+        *self.counts.entry(term).or_insert(0.0) += boost;
     }
+}
 
-    /// Weights every term by boosted tf × idf, scales the heaviest to 1, rounds to
-    /// 1/[`WEIGHT_STEPS`], and keeps the `max` heaviest by (weight desc, term asc), each with
-    /// its weight.
-    pub(crate) fn weigh(self, max: usize) -> Vec<(Term, f32)> {
-        let raw: Vec<(Term, f64)> = self
+impl<'c> Counted<'c> {
+    /// The terms `keep` accepts, weighted tf × idf relative to the heaviest and rounded to
+    /// [`WEIGHT_STEPS`] steps, heaviest first (ties by term), at most `max`.
+    pub(crate) fn weigh(
+        self,
+        max: usize,
+        keep: impl Fn(&TermInfo) -> bool,
+    ) -> Vec<(&'c TermInfo, f32)> {
+        let cache = self.cache;
+        let raw: Vec<(&TermInfo, f64)> = self
+            .counts
             .counts
             .into_iter()
-            .map(|(t, tf)| {
-                let w = t.info.idf * tf;
-                (t, w)
-            })
+            .map(|(id, tf)| (cache.info(id), tf))
+            .filter(|(info, _)| keep(info))
+            .map(|(info, tf)| (info, info.idf * tf))
             .collect();
         let top = raw.iter().map(|(_, w)| *w).fold(0.0_f64, f64::max);
         if top <= 0.0 {
             return Vec::new();
         }
-        let mut steps: Vec<(u32, Term)> = raw
+        let mut steps: Vec<(u32, &TermInfo)> = raw
             .into_iter()
             .map(|(t, w)| {
                 let s = (w / top * f64::from(WEIGHT_STEPS)).round();
-                // The cast cannot truncate: s is within 0..=WEIGHT_STEPS.
                 ((s as u32).clamp(1, WEIGHT_STEPS), t)
             })
             .collect();
@@ -729,10 +889,10 @@ impl TermCounts {
 }
 
 /// Weighted terms as they go into a summary.
-pub(crate) fn weighted_terms(terms: Vec<(Term, f32)>) -> Vec<WeightedTerm> {
+pub(crate) fn weighted_terms(terms: &[(&TermInfo, f32)]) -> Vec<WeightedTerm> {
     terms
-        .into_iter()
-        .map(|(t, weight)| WeightedTerm { term: t.as_str().to_owned(), weight })
+        .iter()
+        .map(|(t, weight)| WeightedTerm { term: t.as_str().to_owned(), weight: *weight })
         .collect()
 }
 
@@ -791,10 +951,7 @@ mod tests {
     }
 
     fn segment(text: &str) -> Vec<String> {
-        let mut terms = Vec::new();
-        let v = crate::anonymize::tests::anonymizer().vocabulary();
-        v.segment(text, |t| terms.push(t.as_str().to_owned()));
-        terms
+        crate::anonymize::tests::anonymizer().vocabulary().segment(text)
     }
 
     #[test]
