@@ -263,10 +263,8 @@ impl Anonymizer {
             }
             RecordBody::Expert(e) => (vec![(&e.summary, TEXT_BOOST)], &e.keywords),
         };
-        let mut scrubbed: Vec<(String, f64, Option<String>)> = texts
-            .into_iter()
-            .map(|(text, boost)| (scrub_with(text, names), boost, None))
-            .collect();
+        let mut scrubbed: Vec<(String, f64, Option<String>)> =
+            texts.into_iter().map(|(text, boost)| (scrub_with(text, names), boost, None)).collect();
         for kw in keywords {
             // A keyword counts whole (as its author meant it, e.g. 锂离子电池隔膜) and by its
             // segments, so it also meets texts that use its parts. It counts whole only if the

@@ -303,22 +303,24 @@ struct Detector {
     min_run: usize,
     /// A further necessary condition on the text, checked last.
     gate: Option<fn(&str) -> bool>,
-    /// The bits of the needles' first characters in [`Detectors::chars`].
-    mask: u128,
-    /// Whether every needle is one character, so that the mask alone decides.
-    single_chars: bool,
+    /// The bits of the needles in [`Detectors::needles`].
+    bits: u128,
     re: Regex,
     check: Check,
 }
 
-/// The detectors and the characters their needles start with.
+/// The detectors and the needles they are gated on: every distinct needle (at most 128) has a
+/// bit, in the order of the sorted needles.
 struct Detectors {
     list: Vec<Detector>,
-    /// Sorted, at most 128: the first character of every needle.
+    /// Sorted: the first character of every needle.
     chars: Vec<char>,
-    /// For every ASCII character, the bit of its lowercase form in [`Detectors::chars`] (0 if
-    /// it is none of them): the scan's common case without a search.
-    ascii_bits: [u128; 128],
+    /// For every character of [`Detectors::chars`], the needles that start with it, with their
+    /// bits.
+    starts: Vec<Vec<(&'static [u8], u128)>>,
+    /// For every ASCII character, 1 + the index of its lowercase form in [`Detectors::chars`]
+    /// (0 if it is none of them): the scan's common case without a search.
+    ascii_first: [u8; 128],
     /// A filter over the other characters: bit `c % 4096` is set if some needle character
     /// falls there, so most characters are dismissed without a search.
     wide_filter: [u64; 64],
@@ -326,74 +328,92 @@ struct Detectors {
 
 impl Detectors {
     fn new(mut list: Vec<Detector>) -> Self {
-        let mut chars: Vec<char> =
-            list.iter().flat_map(|d| d.needles).filter_map(|n| n.chars().next()).collect();
+        let mut needles: Vec<&'static str> =
+            list.iter().flat_map(|d| d.needles.iter().copied()).collect();
+        needles.sort_unstable();
+        needles.dedup();
+        assert!(needles.len() <= 128, "needles must fit a u128");
+        assert!(
+            needles.iter().all(|n| !n.is_empty() && n.to_ascii_lowercase() == *n),
+            "needles are ASCII lowercase and not empty"
+        );
+        let bit = |n: &str| needles.binary_search(&n).map_or(0, |i| 1u128 << i);
+        for d in &mut list {
+            d.bits = d.needles.iter().fold(0, |m, n| m | bit(n));
+        }
+        let mut chars: Vec<char> = needles.iter().filter_map(|n| n.chars().next()).collect();
         chars.sort_unstable();
         chars.dedup();
-        assert!(chars.len() <= 128, "needle characters must fit a u128 mask");
-        let bit = |c: char| chars.binary_search(&c).map_or(0, |i| 1u128 << i);
-        for d in &mut list {
-            d.mask = d.needles.iter().filter_map(|n| n.chars().next()).fold(0, |m, c| m | bit(c));
-            d.single_chars = d.needles.iter().all(|n| n.chars().count() == 1);
-        }
-        let mut ascii_bits = [0; 128];
-        for (b, bits) in (0u8..128).zip(ascii_bits.iter_mut()) {
-            *bits = bit(char::from(b).to_ascii_lowercase());
+        let starts: Vec<Vec<(&'static [u8], u128)>> = chars
+            .iter()
+            .map(|c| {
+                needles
+                    .iter()
+                    .filter(|n| n.starts_with(*c))
+                    .map(|n| (n.as_bytes(), bit(n)))
+                    .collect()
+            })
+            .collect();
+        let mut ascii_first = [0; 128];
+        for (b, first) in (0u8..128).zip(ascii_first.iter_mut()) {
+            let c = char::from(b).to_ascii_lowercase();
+            *first = chars
+                .binary_search(&c)
+                .map_or(0, |i| u8::try_from(i + 1).expect("at most 128 needle characters"));
         }
         let mut wide_filter = [0u64; 64];
         for c in chars.iter().filter(|c| !c.is_ascii()) {
             let i = *c as usize % 4096;
             wide_filter[i / 64] |= 1 << (i % 64);
         }
-        Detectors { list, chars, ascii_bits, wide_filter }
+        Detectors { list, chars, starts, ascii_first, wide_filter }
     }
 
-    /// The bits of the needle characters that occur in `text` (ASCII case-insensitively) and
-    /// its longest run of ASCII digits.
+    /// The bits of the needles that occur in `text` (ASCII case-insensitively) and its longest
+    /// run of ASCII digits, in one pass.
     fn scan(&self, text: &str) -> (u128, usize) {
-        let (mut mask, mut run, mut longest) = (0, 0, 0);
-        for c in text.chars() {
+        let bytes = text.as_bytes();
+        let (mut found, mut run, mut longest) = (0_u128, 0, 0);
+        for (pos, c) in text.char_indices() {
             if c.is_ascii_digit() {
                 run += 1;
                 longest = longest.max(run);
             } else {
                 run = 0;
             }
-            if c.is_ascii() {
-                mask |= self.ascii_bits[c as usize];
+            let first = if c.is_ascii() {
+                usize::from(self.ascii_first[c as usize])
             } else {
                 let i = c as usize % 4096;
-                if self.wide_filter[i / 64] & (1 << (i % 64)) != 0
-                    && let Ok(i) = self.chars.binary_search(&c)
+                if self.wide_filter[i / 64] & (1 << (i % 64)) == 0 {
+                    continue;
+                }
+                self.chars.binary_search(&c).map_or(0, |i| i + 1)
+            };
+            if first == 0 {
+                continue;
+            }
+            for (needle, bit) in &self.starts[first - 1] {
+                if found & bit == 0
+                    && bytes
+                        .get(pos..pos + needle.len())
+                        .is_some_and(|s| s.eq_ignore_ascii_case(needle))
                 {
-                    mask |= 1u128 << i;
+                    found |= bit;
                 }
             }
         }
-        (mask, longest)
+        (found, longest)
     }
 }
 
 impl Detector {
-    /// False only if the regex cannot match `text`, given its needle mask and longest digit
-    /// run from [`Detectors::scan`] and its ASCII-lowercased form (computed on first need).
-    fn may_match(
-        &self,
-        text: &str,
-        mask: u128,
-        longest_run: usize,
-        lower: &mut Option<String>,
-    ) -> bool {
-        if mask & self.mask == 0 || longest_run < self.min_run {
-            return false;
-        }
-        if !self.single_chars {
-            let lower = lower.get_or_insert_with(|| text.to_ascii_lowercase());
-            if !self.needles.iter().any(|n| lower.contains(n)) {
-                return false;
-            }
-        }
-        self.gate.is_none_or(|gate| gate(text))
+    /// False only if the regex cannot match `text`, given the needles found in it and its
+    /// longest digit run (from [`Detectors::scan`]).
+    fn may_match(&self, text: &str, found: u128, longest_run: usize) -> bool {
+        found & self.bits != 0
+            && longest_run >= self.min_run
+            && self.gate.is_none_or(|gate| gate(text))
     }
 }
 
@@ -504,17 +524,9 @@ static DETECTORS: LazyLock<Detectors> = LazyLock::new(|| {
     ]
     .join("|");
     let titles = TITLES.iter().filter(|t| **t != "工").copied().collect::<Vec<_>>().join("|");
-    let d =
-        |kind, needles: &'static [&'static str], min_run, pattern: &str, check: Check| Detector {
-            kind,
-            needles,
-            min_run,
-            gate: None,
-            mask: 0,
-            single_chars: false,
-            re: compile(pattern),
-            check,
-        };
+    let d = |kind, needles: &'static [&'static str], min_run, pattern: &str, check: Check| {
+        Detector { kind, needles, min_run, gate: None, bits: 0, re: compile(pattern), check }
+    };
     Detectors::new(vec![
         // 13871234567, 138 7123 4567, +86-138-7123-4567.
         d(
@@ -741,10 +753,9 @@ fn detect_folded(text: &str) -> Vec<Detection> {
 fn detect_folded_gated(text: &str, gated: bool) -> Vec<Detection> {
     let mut found = Vec::new();
     let detectors = &*DETECTORS;
-    let (mask, longest_run) = detectors.scan(text);
-    let mut lower: Option<String> = None;
+    let (needles, longest_run) = detectors.scan(text);
     for d in &detectors.list {
-        if gated && !d.may_match(text, mask, longest_run, &mut lower) {
+        if gated && !d.may_match(text, needles, longest_run) {
             continue;
         }
         let mut pos = 0;

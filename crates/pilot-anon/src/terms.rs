@@ -591,11 +591,8 @@ impl Vocabulary {
             .chain(wholes.iter().map(|p| parts[*p].whole.as_deref().unwrap_or_default()))
             .collect();
         let cache = self.read_cache();
-        let new: Vec<String> = texts
-            .into_iter()
-            .filter(|t| !cache.ids.contains_key(*t))
-            .map(str::to_owned)
-            .collect();
+        let new: Vec<String> =
+            texts.into_iter().filter(|t| !cache.ids.contains_key(*t)).map(str::to_owned).collect();
         drop(cache);
         for text in new {
             let info = self.term_info(&text);
