@@ -19,7 +19,7 @@ use pilot_model::{
 use crate::NodeSecret;
 #[cfg(test)]
 use crate::rules::identifier_kind;
-use crate::rules::{NameClass, NameForms, PiiKind, scrub_with};
+use crate::rules::{NameClass, NameForms, PiiKind, scrub_marked, scrub_with};
 use crate::terms::{
     KEYWORD_BOOST, TEXT_BOOST, TITLE_BOOST, TermInfo, Vocabulary, normalize_keyword, weighted_terms,
 };
@@ -263,22 +263,29 @@ impl Anonymizer {
             }
             RecordBody::Expert(e) => (vec![(&e.summary, TEXT_BOOST)], &e.keywords),
         };
-        let mut scrubbed: Vec<(String, f64, Option<String>)> =
-            texts.into_iter().map(|(text, boost)| (scrub_with(text, names), boost, None)).collect();
+        let scrubbed: Vec<(String, f64)> =
+            texts.into_iter().map(|(text, boost)| (scrub_with(text, names), boost)).collect();
+        // The keywords are cut with one call, joined (see [`Vocabulary::cut_joined`]).
+        let mut joined = String::new();
+        let mut pieces = Vec::with_capacity(keywords.len());
         for kw in keywords {
             // A keyword counts whole (as its author meant it, e.g. 锂离子电池隔膜) and by its
             // segments, so it also meets texts that use its parts. It counts whole only if the
             // scrub removed nothing from it and jieba does not take it for a name.
-            let clean = scrub_with(kw, names);
+            let (clean, removed) = scrub_marked(kw, names);
             let whole = normalize_keyword(kw)
-                .filter(|w| normalize_keyword(&clean).as_deref() == Some(w.as_str()))
+                .filter(|w| !removed || normalize_keyword(&clean).as_deref() == Some(w.as_str()))
                 .filter(|w| !self.vocab.looks_like_name(w));
-            scrubbed.push((clean, KEYWORD_BOOST, whole));
+            if !joined.is_empty() {
+                joined.push(' ');
+            }
+            let start = joined.len();
+            joined.push_str(&clean);
+            pieces.push((start..joined.len(), KEYWORD_BOOST, whole));
         }
-        let parts: Vec<_> = scrubbed
-            .iter()
-            .map(|(text, boost, whole)| self.vocab.cut(text, *boost, whole.clone()))
-            .collect();
+        let mut parts: Vec<_> =
+            scrubbed.iter().map(|(text, boost)| self.vocab.cut(text, *boost, None)).collect();
+        parts.extend(self.vocab.cut_joined(&joined, pieces));
         self.vocab.count(&parts, |counted| {
             let terms = counted.weigh(Self::MAX_TERMS, |_| true);
             match terms.iter().find_map(|(t, _)| term_residual(t, names)) {

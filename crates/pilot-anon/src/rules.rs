@@ -158,9 +158,17 @@ pub fn scrub(text: &str, own_names: &[&str]) -> String {
 
 /// [`scrub`] with name forms derived beforehand.
 pub(crate) fn scrub_with(text: &str, forms: &NameForms) -> String {
+    scrub_marked(text, forms).0
+}
+
+/// [`scrub_with`], and whether it blanked anything out (if not, the text is only width-folded).
+pub(crate) fn scrub_marked(text: &str, forms: &NameForms) -> (String, bool) {
     let folded = fold_width(text);
     let mut spans: Vec<Detection> = detect_folded(&folded);
     spans.extend(forms.find_in(&folded));
+    if spans.is_empty() {
+        return (folded, false);
+    }
     let spans = merge(spans);
     let mut out = String::with_capacity(folded.len());
     let mut pos = 0;
@@ -170,13 +178,24 @@ pub(crate) fn scrub_with(text: &str, forms: &NameForms) -> String {
         pos = d.end;
     }
     out.push_str(&folded[pos..]);
-    out
+    (out, true)
 }
 
 /// Folds full-width ASCII (U+FF01–U+FF5E) to ASCII, the ideographic space to a space and
 /// subscript and superscript digits to digits.
 pub(crate) fn fold_width(text: &str) -> String {
-    text.chars().map(fold_char).collect()
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    // NB: every character that folds starts with one of these bytes in UTF-8, so the runs
+    // between them are copied whole rather than character by character.
+    while let Some(i) = rest.bytes().position(|b| matches!(b, 0xC2 | 0xE2 | 0xE3 | 0xEF)) {
+        out.push_str(&rest[..i]);
+        let c = rest[i..].chars().next().unwrap_or_default();
+        out.push(fold_char(c));
+        rest = &rest[i + c.len_utf8()..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// [`fold_width`], borrowed when nothing needs folding (as in every term).
@@ -1673,6 +1692,14 @@ mod tests {
     fn folding_covers_full_width_and_sub_and_superscript_digits() {
         assert_eq!(fold_width("ＬｉＦｅＰＯ４　CO₂ TiO₂ m² 10⁵"), "LiFePO4 CO2 TiO2 m2 105");
         assert!(matches!(fold_width_cow("锂电池"), Cow::Borrowed(_)));
+        // The run-copying fold folds exactly what folding character by character does, around
+        // every character that shares a lead byte with one that folds.
+        let tricky = "\u{FF00}\u{FF01}\u{FF5E}\u{FF5F}\u{3000}\u{3001}。、\u{2069}\u{2070}\u{2071}\u{2089}\u{208A}\u{00B1}\u{00B2}\u{00B9}\u{00BA}é€𝄞";
+        for (i, _) in tricky.char_indices() {
+            let text = format!("a{}锂电池{}", &tricky[i..], &tricky[..i]);
+            let by_char: String = text.chars().map(fold_char).collect();
+            assert_eq!(fold_width(&text), by_char, "{text:?}");
+        }
         assert_eq!(first_kind("13871234567"), Some(PiiKind::Mobile));
         assert_eq!(first_kind("隔膜"), None);
     }

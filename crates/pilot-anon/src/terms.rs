@@ -8,6 +8,7 @@
 use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::ops::Range;
 use std::sync::{LazyLock, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use jieba_rs::{Jieba, KeywordExtract, KeywordExtractConfig, Tag, TfIdf, Token};
@@ -512,6 +513,35 @@ impl Vocabulary {
         Part { text, tokens: self.jieba.cut(text, true), boost, whole }
     }
 
+    /// Cuts the pieces of `joined` (scrubbed texts joined by spaces, such as a record's author
+    /// keywords) with one call, into a [`Part`] each whose words are those of cutting the piece
+    /// alone.
+    ///
+    /// NB: jieba cuts the blocks between characters outside its word class one by one, and a
+    /// space is such a character, emitted as a word of its own (only `\r\n` is one word of
+    /// two characters), so the pieces cut as they would apart. A call costs enough that, for
+    /// short texts, one instead of one each is worth it.
+    pub(crate) fn cut_joined<'t>(
+        &self,
+        joined: &'t str,
+        pieces: Vec<(Range<usize>, f64, Option<String>)>,
+    ) -> Vec<Part<'t>> {
+        let mut tokens = self.jieba.cut(joined, true).into_iter().peekable();
+        pieces
+            .into_iter()
+            .map(|(range, boost, whole)| {
+                let mut words = Vec::new();
+                while let Some(t) = tokens.next_if(|t| t.byte_start < range.end) {
+                    if t.byte_start >= range.start {
+                        debug_assert!(t.byte_end <= range.end, "a word across pieces: {t:?}");
+                        words.push(t);
+                    }
+                }
+                Part { text: &joined[range], tokens: words, boost, whole }
+            })
+            .collect()
+    }
+
     /// Counts the normalised, filtered terms of `parts` and hands them to `then`.
     ///
     /// A word yields the terms [`Vocabulary::word_terms`] gives it under its tag: none if jieba
@@ -985,8 +1015,16 @@ impl<'c> Counted<'c> {
                 ((s as u32).clamp(1, WEIGHT_STEPS), t)
             })
             .collect();
-        steps.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.as_str().cmp(b.1.as_str())));
+        // NB: a total order (terms are distinct), so an unstable sort of the heaviest `max`,
+        // picked out first, orders them as a full stable sort would.
+        let order = |a: &(u32, &TermInfo), b: &(u32, &TermInfo)| {
+            b.0.cmp(&a.0).then_with(|| a.1.as_str().cmp(b.1.as_str()))
+        };
+        if steps.len() > max && max > 0 {
+            steps.select_nth_unstable_by(max - 1, order);
+        }
         steps.truncate(max);
+        steps.sort_unstable_by(order);
         steps.into_iter().map(|(s, term)| (term, s as f32 / WEIGHT_STEPS as f32)).collect()
     }
 }
@@ -1092,6 +1130,41 @@ mod tests {
             }
         }
         assert!(!yields_nothing("电池") && !yields_nothing("5g") && yields_nothing(""));
+    }
+
+    #[test]
+    fn pieces_cut_together_cut_as_they_would_apart() {
+        let v = crate::anonymize::tests::anonymizer().vocabulary();
+        let pieces = [
+            "锂离子电池隔膜",
+            "Solid  State\tBatteries",
+            "LiFePO4/C",
+            "",
+            "深度学习\r",
+            "\n点云配准",
+            "C++ & C#",
+            "3.5mm",
+            "图像-分割.",
+            "王建国",
+        ];
+        let mut joined = String::new();
+        let mut ranges = Vec::new();
+        for p in pieces {
+            if !joined.is_empty() {
+                joined.push(' ');
+            }
+            let start = joined.len();
+            joined.push_str(p);
+            ranges.push((start..joined.len(), TEXT_BOOST, None));
+        }
+        let parts = v.cut_joined(&joined, ranges);
+        assert_eq!(parts.len(), pieces.len());
+        for (part, piece) in parts.iter().zip(pieces) {
+            let alone: Vec<&str> = v.jieba.cut(piece, true).iter().map(|t| t.word).collect();
+            let together: Vec<&str> = part.tokens.iter().map(|t| t.word).collect();
+            assert_eq!(together, alone, "{piece:?}");
+            assert_eq!(part.text, piece);
+        }
     }
 
     #[test]
