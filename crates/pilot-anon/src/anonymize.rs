@@ -274,8 +274,7 @@ impl Anonymizer {
             // scrub removed nothing from it and jieba does not take it for a name.
             let (clean, removed) = scrub_marked(kw, names);
             let whole = normalize_keyword(kw)
-                .filter(|w| !removed || normalize_keyword(&clean).as_deref() == Some(w.as_str()))
-                .filter(|w| !self.vocab.looks_like_name(w));
+                .filter(|w| !removed || normalize_keyword(&clean).as_deref() == Some(w.as_str()));
             if !joined.is_empty() {
                 joined.push(' ');
             }
