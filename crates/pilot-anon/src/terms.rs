@@ -7,7 +7,7 @@
 
 use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::hash::{Hash, Hasher};
 use std::ops::Range;
 use std::sync::{LazyLock, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
@@ -15,7 +15,7 @@ use jieba_rs::{Jieba, KeywordExtract, KeywordExtractConfig, Tag, TfIdf, Token};
 
 use pilot_model::{Summary, WeightedTerm};
 
-use crate::rules::{FastHash, Fx, PiiKind, fold_width, fold_width_cow, identifier_kind, is_han};
+use crate::rules::{FastHash, PiiKind, fold_width, fold_width_cow, identifier_kind, is_han};
 
 /// Weight multiplier for terms from a title.
 pub(crate) const TITLE_BOOST: f64 = 2.0;
@@ -970,45 +970,66 @@ fn missing(cache: &Cache, parts: &[Part<'_>]) -> (Vec<(usize, usize)>, Vec<usize
     (words, wholes)
 }
 
-/// Boosted term frequencies of one record or query.
+/// Boosted term frequencies of one record or query, in the order terms were first counted.
+///
+/// NB: [`Counted::weigh`] sorts by a total order (weight, then term), so its output never depends
+/// on that order nor on where the index puts a term.
 #[derive(Debug)]
 struct TermCounts {
-    /// NB: a hash map for speed; [`Counted::weigh`] sorts by a total order (weight, then term),
-    /// so its output never depends on hash order.
-    counts: HashMap<TermId, f64, BuildHasherDefault<IdHash>>,
-}
-
-/// The hasher of [`TermId`]s, which are small dense integers: one multiplication spreads them.
-#[derive(Debug, Clone, Copy, Default)]
-struct IdHash(u64);
-
-impl Hasher for IdHash {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        let mut h = Fx::default();
-        h.write(bytes);
-        self.0 = h.finish();
-    }
-
-    fn write_u32(&mut self, i: u32) {
-        self.0 = u64::from(i).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    }
+    terms: Vec<(TermId, f64)>,
+    /// An open-addressing index of `terms` by id: 1 + a position, or 0 for a free slot; a
+    /// power of two at least twice as long as `terms`.
+    index: Vec<u32>,
 }
 
 impl Default for TermCounts {
     fn default() -> Self {
         // A record has a hundred-odd distinct terms.
-        TermCounts { counts: HashMap::with_capacity_and_hasher(256, Default::default()) }
+        TermCounts { terms: Vec::with_capacity(256), index: vec![0; 512] }
     }
 }
 
 impl TermCounts {
     /// Counts one occurrence of `term` with the given boost.
     fn add(&mut self, term: TermId, boost: f64) {
-        *self.counts.entry(term).or_insert(0.0) += boost;
+        if self.terms.len() * 2 >= self.index.len() {
+            self.grow();
+        }
+        let mask = self.index.len() - 1;
+        let mut i = Self::slot(term, mask);
+        loop {
+            match self.index[i] {
+                0 => {
+                    self.terms.push((term, boost));
+                    self.index[i] = u32::try_from(self.terms.len()).expect("fewer than 2³² terms");
+                    return;
+                }
+                at => {
+                    let (id, tf) = &mut self.terms[at as usize - 1];
+                    if *id == term {
+                        *tf += boost;
+                        return;
+                    }
+                }
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    fn slot(term: TermId, mask: usize) -> usize {
+        ((u64::from(term.0).wrapping_mul(0x9e37_79b9_7f4a_7c15)) >> 40) as usize & mask
+    }
+
+    fn grow(&mut self) {
+        self.index = vec![0; self.index.len() * 2];
+        let mask = self.index.len() - 1;
+        for (at, (id, _)) in self.terms.iter().enumerate() {
+            let mut i = Self::slot(*id, mask);
+            while self.index[i] != 0 {
+                i = (i + 1) & mask;
+            }
+            self.index[i] = at as u32 + 1;
+        }
     }
 }
 
@@ -1023,7 +1044,7 @@ impl<'c> Counted<'c> {
         let cache = self.cache;
         let raw: Vec<(TermId, f64)> = self
             .counts
-            .counts
+            .terms
             .into_iter()
             .filter(|(id, _)| keep(cache.info(*id)))
             .map(|(id, tf)| (id, cache.idfs[id.0 as usize] * tf))
