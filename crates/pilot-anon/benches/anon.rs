@@ -7,6 +7,11 @@
 //! outcomes so that optimisations can prove they change no output byte. A second floor line
 //! cuts the keywords too (one per line), which the anonymizer also segments.
 //!
+//! The corpus is timed in chunks of [`CHUNK`] records, the four runs taking turns on each chunk,
+//! and each run's time is the sum over chunks of its best of [`PASSES`] passes: the machines
+//! this runs on drift in speed by a tenth and more within a minute, and this way a drift weighs
+//! on the anonymizer and its floor alike.
+//!
 //! Run with `cargo bench -p pilot-anon --bench anon` (the bench profile is optimised).
 
 #![allow(clippy::print_stdout)]
@@ -27,8 +32,10 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// The CSL corpus, relative to this crate.
 const CSL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data/csl/csl_merged.jsonl");
 
-/// Timed passes over the whole corpus; the best is reported.
+/// Timed passes over the whole corpus; each chunk's best counts.
 const PASSES: usize = 5;
+/// Records a chunk of the corpus holds.
+const CHUNK: usize = 250;
 /// A fixed day, so that the figures do not depend on the calendar.
 const TODAY: Date = Date { year: 2026, month: 11, day: 21 };
 
@@ -67,6 +74,9 @@ fn records() -> Vec<Record> {
         .collect()
 }
 
+/// A timed run over a chunk of records and their keyword lines.
+type Run<'a> = &'a dyn Fn(&[Record], &[String]) -> usize;
+
 /// The title and abstract of an achievement record.
 fn texts(r: &Record) -> (&str, &str) {
     match &r.body {
@@ -98,19 +108,17 @@ fn main() {
 
     // Everything the anonymizer segments: its keywords too, one per line (as it cuts them).
     let keyword_lines: Vec<String> = records.iter().map(|r| keywords(r).join("\n")).collect();
-    let cut = || -> usize {
-        records
-            .iter()
+    let cut = |rs: &[Record], _: &[String]| -> usize {
+        rs.iter()
             .map(|r| {
                 let (title, abs) = texts(r);
                 jieba.cut(title, true).len() + jieba.cut(abs, true).len()
             })
             .sum()
     };
-    let cut_all = || -> usize {
-        records
-            .iter()
-            .zip(&keyword_lines)
+    let cut_all = |rs: &[Record], kws: &[String]| -> usize {
+        rs.iter()
+            .zip(kws)
             .map(|(r, kw)| {
                 let (title, abs) = texts(r);
                 jieba.cut(title, true).len()
@@ -119,34 +127,42 @@ fn main() {
             })
             .sum()
     };
-    let tag = || -> usize {
-        records
-            .iter()
+    let tag = |rs: &[Record], _: &[String]| -> usize {
+        rs.iter()
             .map(|r| {
                 let (title, abs) = texts(r);
                 jieba.tag(title, true).len() + jieba.tag(abs, true).len()
             })
             .sum()
     };
-    let anonymize = || -> usize {
-        records
-            .iter()
-            .filter(|r| matches!(anonymizer.anonymize(r, TODAY), Outcome::Share(_)))
-            .count()
+    let anonymize = |rs: &[Record], _: &[String]| -> usize {
+        rs.iter().filter(|r| matches!(anonymizer.anonymize(r, TODAY), Outcome::Share(_))).count()
     };
-    // NB: the passes of the four take turns, so that a slow spell of a shared machine weighs
-    // on all of them rather than on whichever ran then.
-    let mut times = [Duration::MAX; 4];
-    let mut sinks = [0; 4];
+    // NB: the four take turns chunk by chunk, and each chunk's best pass counts, so that the
+    // slow and fast spells of a shared machine (its speed drifts by a tenth and more within a
+    // minute) weigh on all four alike rather than on whichever ran then.
+    let runs: [Run<'_>; 4] = [&cut, &cut_all, &tag, &anonymize];
+    let chunks = n.div_ceil(CHUNK);
+    let mut best = vec![[Duration::MAX; 4]; chunks];
+    let mut sinks = vec![[0; 4]; chunks];
     for _ in 0..PASSES {
-        for (i, f) in [&cut as &dyn Fn() -> usize, &cut_all, &tag, &anonymize].iter().enumerate() {
-            let t = Instant::now();
-            sinks[i] = std::hint::black_box(f());
-            times[i] = times[i].min(t.elapsed());
+        for (c, (best, sinks)) in best.iter_mut().zip(&mut sinks).enumerate() {
+            let range = c * CHUNK..((c + 1) * CHUNK).min(n);
+            for (i, run) in runs.iter().enumerate() {
+                let t = Instant::now();
+                sinks[i] = std::hint::black_box(run(
+                    &records[range.clone()],
+                    &keyword_lines[range.clone()],
+                ));
+                best[i] = best[i].min(t.elapsed());
+            }
         }
     }
-    let [jieba_time, jieba_all_time, tag_time, anon_time] = times;
-    let (tokens, shared) = (sinks[0], sinks[3]);
+    let total = |i: usize| best.iter().map(|b| b[i]).sum::<Duration>();
+    let (jieba_time, jieba_all_time, tag_time, anon_time) =
+        (total(0), total(1), total(2), total(3));
+    let tokens: usize = sinks.iter().map(|s| s[0]).sum();
+    let shared: usize = sinks.iter().map(|s| s[3]).sum();
 
     // Not timed: a digest of every outcome, to show an optimisation changed nothing.
     let mut digest = Sha256::new();

@@ -198,6 +198,26 @@ impl WordKey {
     }
 }
 
+/// How a word is looked up, worked out once per word of a [`Part`].
+#[derive(Clone, Copy)]
+enum Look {
+    /// Fewer than two characters: below every term's minimum length, with no parts (a
+    /// punctuation mark, a space, a function word such as 的), so it yields no term.
+    Nothing,
+    Short(WordKey),
+    Long,
+}
+
+impl Look {
+    fn of(word: &str) -> Look {
+        let mut chars = word.chars();
+        match (chars.next(), chars.next()) {
+            (Some(_), Some(_)) => WordKey::new(word).map_or(Look::Long, Look::Short),
+            _ => Look::Nothing,
+        }
+    }
+}
+
 /// Words keyed inline and what they yield: an open-addressing table with linear probing, kept
 /// at most three quarters full, sixteen bytes a slot.
 ///
@@ -302,6 +322,9 @@ impl WordTable {
 struct Cache {
     /// Every term interned, by [`TermId`].
     infos: Vec<TermInfo>,
+    /// The first eight bytes of every term's text, big-endian, by [`TermId`]: they order
+    /// terms as their texts do, unless equal, without reading the texts.
+    prefixes: Vec<u64>,
     /// The idf of every term, by [`TermId`]: weighing reads it for every term of a record, and
     /// reads it here, eight bytes a term, far more often from the processor's caches.
     idfs: Vec<f64>,
@@ -316,10 +339,12 @@ struct Cache {
 }
 
 impl Cache {
-    fn word(&self, word: &str) -> Option<&[TermId]> {
-        let y = match WordKey::new(word) {
-            Some(key) => self.words.get(key),
-            None => self.long_words.get(word),
+    /// The terms of a word that yields some, if known.
+    fn word(&self, word: &str, look: Look) -> Option<&[TermId]> {
+        let y = match look {
+            Look::Short(key) => self.words.get(key),
+            Look::Long => self.long_words.get(word),
+            Look::Nothing => return Some(&[]),
         }?;
         Some(y.ids(&self.spans))
     }
@@ -345,6 +370,10 @@ impl Cache {
         }
         let id = TermId(u32::try_from(self.infos.len()).expect("fewer than 2³² terms"));
         let info = info();
+        let mut prefix = [0; 8];
+        let head = &info.text.as_bytes()[..info.text.len().min(8)];
+        prefix[..head.len()].copy_from_slice(head);
+        self.prefixes.push(u64::from_be_bytes(prefix));
         self.idfs.push(info.idf);
         self.infos.push(info);
         self.ids.insert(text.into(), id);
@@ -376,10 +405,19 @@ impl Cache {
 pub(crate) struct Part<'t> {
     text: &'t str,
     tokens: Vec<Token<'t>>,
+    /// How each token is looked up.
+    looks: Vec<Look>,
     boost: f64,
     /// For an author keyword: its whole normalised text, counted once as a term of its own
     /// unless jieba takes it for a name; its segments do not count that term again.
     whole: Option<String>,
+}
+
+impl<'t> Part<'t> {
+    fn new(text: &'t str, tokens: Vec<Token<'t>>, boost: f64, whole: Option<String>) -> Self {
+        let looks = tokens.iter().map(|t| Look::of(t.word)).collect();
+        Part { text, tokens, looks, boost, whole }
+    }
 }
 
 /// Words a [`Cache`] lacks for some [`Part`]s, with their terms and the new terms' infos,
@@ -521,7 +559,7 @@ impl Vocabulary {
     /// Words are cut with HMM on, so that technical words missing from jieba's dictionary
     /// (点云, 勃姆石, 水热法) still come out whole.
     pub(crate) fn cut<'t>(&self, text: &'t str, boost: f64, whole: Option<String>) -> Part<'t> {
-        Part { text, tokens: self.jieba.cut(text, true), boost, whole }
+        Part::new(text, self.jieba.cut(text, true), boost, whole)
     }
 
     /// Cuts the pieces of `joined` (scrubbed texts joined by spaces, such as a record's author
@@ -548,7 +586,7 @@ impl Vocabulary {
                         words.push(t);
                     }
                 }
-                Part { text: &joined[range], tokens: words, boost, whole }
+                Part::new(&joined[range], words, boost, whole)
             })
             .collect()
     }
@@ -803,13 +841,6 @@ static SURNAME_SET: LazyLock<Vec<char>> = LazyLock::new(|| {
     v
 });
 
-/// Whether a jieba token certainly yields no term: a single character (a punctuation mark, a
-/// space, a function word such as 的) is below every term's minimum length and has no parts.
-fn yields_nothing(word: &str) -> bool {
-    let mut chars = word.chars();
-    chars.next().is_none() || chars.next().is_none()
-}
-
 /// Normalises one jieba token into zero or more terms, pushed onto `out`.
 fn normalize_token(raw: &str, out: &mut Vec<String>) {
     let word = fold_width_cow(raw);
@@ -931,17 +962,14 @@ fn walk(cache: &Cache, parts: &[Part<'_>], mut sink: impl FnMut(TermId, f64)) ->
         // The probes of a text are independent, so the processor can overlap their memory
         // accesses if they come together, where one probe after another waits for each in turn.
         let mut touched = 0_u64;
-        for t in &part.tokens {
-            if let Some(key) = WordKey::new(t.word) {
-                touched = touched.wrapping_add(cache.words.touch(key));
+        for look in &part.looks {
+            if let Look::Short(key) = look {
+                touched = touched.wrapping_add(cache.words.touch(*key));
             }
         }
         std::hint::black_box(touched);
-        for t in &part.tokens {
-            if yields_nothing(t.word) {
-                continue;
-            }
-            for &id in cache.word(t.word)? {
+        for (t, look) in part.tokens.iter().zip(&part.looks) {
+            for &id in cache.word(t.word, *look)? {
                 if Some(id) != whole {
                     sink(id, part.boost);
                 }
@@ -961,8 +989,8 @@ fn missing(cache: &Cache, parts: &[Part<'_>]) -> (Vec<(usize, usize)>, Vec<usize
         if part.whole.as_deref().is_some_and(|w| !cache.wholes.contains_key(w)) {
             wholes.push(p);
         }
-        for (i, t) in part.tokens.iter().enumerate() {
-            if !yields_nothing(t.word) && cache.word(t.word).is_none() && seen.insert(t.word) {
+        for (i, (t, look)) in part.tokens.iter().zip(&part.looks).enumerate() {
+            if cache.word(t.word, *look).is_none() && seen.insert(t.word) {
                 words.push((p, i));
             }
         }
@@ -1063,7 +1091,10 @@ impl<'c> Counted<'c> {
         // NB: a total order (terms are distinct), so an unstable sort of the heaviest `max`,
         // picked out first, orders them as a full stable sort would.
         let order = |a: &(u32, TermId), b: &(u32, TermId)| {
-            b.0.cmp(&a.0).then_with(|| cache.info(a.1).as_str().cmp(cache.info(b.1).as_str()))
+            let prefix = |id: TermId| cache.prefixes[id.0 as usize];
+            b.0.cmp(&a.0)
+                .then_with(|| prefix(a.1).cmp(&prefix(b.1)))
+                .then_with(|| cache.info(a.1).as_str().cmp(cache.info(b.1).as_str()))
         };
         if steps.len() > max && max > 0 {
             steps.select_nth_unstable_by(max - 1, order);
@@ -1163,6 +1194,10 @@ mod tests {
         }
     }
 
+    fn yields_nothing(word: &str) -> bool {
+        matches!(Look::of(word), Look::Nothing)
+    }
+
     #[test]
     fn single_characters_yield_no_term_whatever_their_tag() {
         let v = crate::anonymize::tests::anonymizer().vocabulary();
@@ -1175,6 +1210,7 @@ mod tests {
             }
         }
         assert!(!yields_nothing("电池") && !yields_nothing("5g") && yields_nothing(""));
+        assert!(matches!(Look::of("锂离子电池隔膜"), Look::Long));
     }
 
     #[test]
