@@ -186,9 +186,19 @@ pub(crate) fn scrub_marked(text: &str, forms: &NameForms) -> (String, bool) {
 pub(crate) fn fold_width(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
-    // NB: every character that folds starts with one of these bytes in UTF-8, so the runs
-    // between them are copied whole rather than character by character.
-    while let Some(i) = rest.bytes().position(|b| matches!(b, 0xC2 | 0xE2 | 0xE3 | 0xEF)) {
+    // NB: every character that folds starts with one of four bytes in UTF-8 (U+00B2, U+00B3 and
+    // U+00B9 with 0xC2, U+2070–U+2089 with 0xE2, U+FF01–U+FF5E with 0xEF, U+3000 with 0xE3), so
+    // the runs between them are copied whole. 0xE3 also starts the commonest Chinese
+    // punctuation (、。「」), so U+3000 is looked for only if the text has one.
+    let ideographic_space = memchr::memmem::find(text.as_bytes(), "\u{3000}".as_bytes()).is_some();
+    loop {
+        let bytes = rest.as_bytes();
+        let next = if ideographic_space {
+            bytes.iter().position(|b| matches!(b, 0xC2 | 0xE2 | 0xE3 | 0xEF))
+        } else {
+            memchr::memchr3(0xC2, 0xE2, 0xEF, bytes)
+        };
+        let Some(i) = next else { break };
         out.push_str(&rest[..i]);
         let c = rest[i..].chars().next().unwrap_or_default();
         out.push(fold_char(c));

@@ -180,19 +180,6 @@ impl WordKey {
     /// slot of a [`WordTable`].
     const EMPTY: WordKey = WordKey(0);
 
-    fn new(word: &str) -> Option<Self> {
-        let mut key = 0_u64;
-        for (i, c) in word.chars().enumerate() {
-            // NB: U+0000 would read as padding, so a word holding it is not keyed inline.
-            let c = u16::try_from(u32::from(c)).ok().filter(|c| *c != 0)?;
-            if i == Self::MAX {
-                return None;
-            }
-            key |= u64::from(c) << (16 * i);
-        }
-        Some(WordKey(key))
-    }
-
     fn hash(self) -> u64 {
         (self.0 ^ (self.0 >> 29)).wrapping_mul(0x9e37_79b9_7f4a_7c15)
     }
@@ -209,11 +196,23 @@ enum Look {
 }
 
 impl Look {
+    /// In one pass over the characters.
     fn of(word: &str) -> Look {
-        let mut chars = word.chars();
-        match (chars.next(), chars.next()) {
-            (Some(_), Some(_)) => WordKey::new(word).map_or(Look::Long, Look::Short),
-            _ => Look::Nothing,
+        let mut key = 0_u64;
+        let mut inline = true;
+        let mut n = 0;
+        for c in word.chars() {
+            // NB: U+0000 would read as padding, so a word holding it is not keyed inline.
+            match u16::try_from(u32::from(c)) {
+                Ok(c) if c != 0 && n < WordKey::MAX => key |= u64::from(c) << (16 * n),
+                _ => inline = false,
+            }
+            n += 1;
+        }
+        match n {
+            0 | 1 => Look::Nothing,
+            _ if inline => Look::Short(WordKey(key)),
+            _ => Look::Long,
         }
     }
 }
@@ -392,11 +391,13 @@ impl Cache {
                 Yield([start, TermId(Yield::SPAN | len.expect("fewer than 2³¹ terms a word"))])
             }
         };
-        match WordKey::new(word) {
-            Some(key) => self.words.insert(key, y),
-            None => {
+        match Look::of(word) {
+            Look::Short(key) => self.words.insert(key, y),
+            Look::Long => {
                 self.long_words.insert(word.into(), y);
             }
+            // Yields nothing, and is never looked up.
+            Look::Nothing => {}
         }
     }
 }
