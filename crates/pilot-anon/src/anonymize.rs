@@ -21,7 +21,7 @@ use crate::NodeSecret;
 use crate::rules::identifier_kind;
 use crate::rules::{NameClass, NameForms, PiiKind, scrub_marked, scrub_with};
 use crate::terms::{
-    KEYWORD_BOOST, TEXT_BOOST, TITLE_BOOST, TermInfo, Vocabulary, normalize_keyword, weighted_terms,
+    KEYWORD_BOOST, TEXT_BOOST, TITLE_BOOST, Term, Vocabulary, normalize_keyword, weighted_terms,
 };
 
 /// Domain separation for pseudonyms, so the node secret can key other HMACs later.
@@ -287,7 +287,7 @@ impl Anonymizer {
         parts.extend(self.vocab.cut_joined(&joined, pieces));
         self.vocab.count(&parts, |counted| {
             let terms = counted.weigh(Self::MAX_TERMS, |_| true);
-            match terms.iter().find_map(|(t, _)| term_residual(t, names)) {
+            match terms.iter().find_map(|(t, _)| term_residual(*t, names)) {
                 Some(kind) => Err(kind),
                 None => Ok(weighted_terms(&terms)),
             }
@@ -401,7 +401,7 @@ fn residual(term: &str, names: &NameForms) -> Option<PiiKind> {
 
 /// The privacy gate for one term: the kind of identifier it still looks like, if any. Its own
 /// verdict ([`identifier_kind`]) was worked out once, when it was first met.
-fn term_residual(term: &TermInfo, names: &NameForms) -> Option<PiiKind> {
+fn term_residual(term: Term<'_>, names: &NameForms) -> Option<PiiKind> {
     term.identifier_kind().or_else(|| names.matches(term.as_str()))
 }
 

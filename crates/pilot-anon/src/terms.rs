@@ -121,26 +121,34 @@ const MEMO_CAPACITY: usize = 1 << 18;
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 struct TermId(u32);
 
-/// A term, with what the pipeline needs to know about it, computed once when it is first met.
-pub(crate) struct TermInfo {
-    text: Box<str>,
+/// What the pipeline needs to know about a term, worked out once when it is first met.
+struct TermInfo {
+    text: String,
     idf: f64,
     /// [`identifier_kind`] of the text.
     identifier: Option<PiiKind>,
 }
 
-impl TermInfo {
-    pub(crate) fn as_str(&self) -> &str {
-        &self.text
+/// A term of a [`Cache`], read where the cache keeps it.
+#[derive(Clone, Copy)]
+pub(crate) struct Term<'c> {
+    cache: &'c Cache,
+    id: TermId,
+}
+
+impl<'c> Term<'c> {
+    pub(crate) fn as_str(self) -> &'c str {
+        let (start, len) = self.cache.text_at[self.id.0 as usize];
+        &self.cache.texts[start as usize..start as usize + len as usize]
     }
 
     /// What the term looks like on its own, see [`identifier_kind`].
-    pub(crate) fn identifier_kind(&self) -> Option<PiiKind> {
-        self.identifier
+    pub(crate) fn identifier_kind(self) -> Option<PiiKind> {
+        self.cache.identifiers[self.id.0 as usize]
     }
 }
 
-impl std::fmt::Debug for TermInfo {
+impl std::fmt::Debug for Term<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         self.as_str().fmt(f)
     }
@@ -319,8 +327,16 @@ impl WordTable {
 /// emptied and fills again.
 #[derive(Default)]
 struct Cache {
-    /// Every term interned, by [`TermId`].
-    infos: Vec<TermInfo>,
+    /// The texts of every term interned, one after another, and where each is, by [`TermId`].
+    ///
+    /// NB: the terms are kept column by column, each column dense, rather than as one struct
+    /// each with its text on the heap: a record reads some columns for a hundred-odd terms
+    /// scattered over the vocabulary, and dense columns are much more often in the processor's
+    /// caches.
+    texts: String,
+    text_at: Vec<(u32, u32)>,
+    /// [`identifier_kind`] of every term, by [`TermId`].
+    identifiers: Vec<Option<PiiKind>>,
     /// The first eight bytes of every term's text, big-endian, by [`TermId`]: they order
     /// terms as their texts do, unless equal, without reading the texts.
     prefixes: Vec<u64>,
@@ -348,8 +364,8 @@ impl Cache {
         Some(y.ids(&self.spans))
     }
 
-    fn info(&self, id: TermId) -> &TermInfo {
-        &self.infos[id.0 as usize]
+    fn term(&self, id: TermId) -> Term<'_> {
+        Term { cache: self, id }
     }
 
     /// Whether adding `more` words or terms would pass [`MEMO_CAPACITY`].
@@ -357,7 +373,7 @@ impl Cache {
     /// NB: a cache emptied for one record then takes all of that record's words, however many:
     /// ids stay below [`Yield::SPAN`] as long as a record has fewer than 2³¹ words.
     fn full(&self, more: usize) -> bool {
-        self.infos.len() + more > MEMO_CAPACITY
+        self.idfs.len() + more > MEMO_CAPACITY
             || self.words.len() + self.long_words.len() + more > MEMO_CAPACITY
             || self.wholes.len() + more > MEMO_CAPACITY
             || self.spans.len() > 8 * MEMO_CAPACITY
@@ -367,14 +383,17 @@ impl Cache {
         if let Some(id) = self.ids.get(text) {
             return *id;
         }
-        let id = TermId(u32::try_from(self.infos.len()).expect("fewer than 2³² terms"));
+        let id = TermId(u32::try_from(self.idfs.len()).expect("fewer than 2³² terms"));
         let info = info();
         let mut prefix = [0; 8];
         let head = &info.text.as_bytes()[..info.text.len().min(8)];
         prefix[..head.len()].copy_from_slice(head);
         self.prefixes.push(u64::from_be_bytes(prefix));
         self.idfs.push(info.idf);
-        self.infos.push(info);
+        self.identifiers.push(info.identifier);
+        let at = |n: usize| u32::try_from(n).expect("under 4 GiB of term texts");
+        self.text_at.push((at(self.texts.len()), at(info.text.len())));
+        self.texts.push_str(&info.text);
         self.ids.insert(text.into(), id);
         id
     }
@@ -628,7 +647,7 @@ impl Vocabulary {
                 walk(cache, &parts, |id, _| ids.push(id))?;
                 Some(ids)
             },
-            |cache, ids| ids.into_iter().map(|id| cache.info(id).as_str().to_owned()).collect(),
+            |cache, ids| ids.into_iter().map(|id| cache.term(id).as_str().to_owned()).collect(),
         )
     }
 
@@ -719,7 +738,7 @@ impl Vocabulary {
 
     /// What a term's text says about it.
     fn term_info(&self, text: &str) -> TermInfo {
-        TermInfo { idf: self.idf(text), identifier: identifier_kind(text), text: text.into() }
+        TermInfo { idf: self.idf(text), identifier: identifier_kind(text), text: text.to_owned() }
     }
 
     /// The terms of the `i`-th word of `part`, under the tag jieba gives it.
@@ -1065,17 +1084,13 @@ impl TermCounts {
 impl<'c> Counted<'c> {
     /// The terms `keep` accepts, weighted tf × idf relative to the heaviest and rounded to
     /// [`WEIGHT_STEPS`] steps, heaviest first (ties by term), at most `max`.
-    pub(crate) fn weigh(
-        self,
-        max: usize,
-        keep: impl Fn(&TermInfo) -> bool,
-    ) -> Vec<(&'c TermInfo, f32)> {
+    pub(crate) fn weigh(self, max: usize, keep: impl Fn(Term<'c>) -> bool) -> Vec<(Term<'c>, f32)> {
         let cache = self.cache;
         let raw: Vec<(TermId, f64)> = self
             .counts
             .terms
             .into_iter()
-            .filter(|(id, _)| keep(cache.info(*id)))
+            .filter(|(id, _)| keep(cache.term(*id)))
             .map(|(id, tf)| (id, cache.idfs[id.0 as usize] * tf))
             .collect();
         let top = raw.iter().map(|(_, w)| *w).fold(0.0_f64, f64::max);
@@ -1095,19 +1110,19 @@ impl<'c> Counted<'c> {
             let prefix = |id: TermId| cache.prefixes[id.0 as usize];
             b.0.cmp(&a.0)
                 .then_with(|| prefix(a.1).cmp(&prefix(b.1)))
-                .then_with(|| cache.info(a.1).as_str().cmp(cache.info(b.1).as_str()))
+                .then_with(|| cache.term(a.1).as_str().cmp(cache.term(b.1).as_str()))
         };
         if steps.len() > max && max > 0 {
             steps.select_nth_unstable_by(max - 1, order);
         }
         steps.truncate(max);
         steps.sort_unstable_by(order);
-        steps.into_iter().map(|(s, id)| (cache.info(id), s as f32 / WEIGHT_STEPS as f32)).collect()
+        steps.into_iter().map(|(s, id)| (cache.term(id), s as f32 / WEIGHT_STEPS as f32)).collect()
     }
 }
 
 /// Weighted terms as they go into a summary.
-pub(crate) fn weighted_terms(terms: &[(&TermInfo, f32)]) -> Vec<WeightedTerm> {
+pub(crate) fn weighted_terms(terms: &[(Term<'_>, f32)]) -> Vec<WeightedTerm> {
     terms
         .iter()
         .map(|(t, weight)| WeightedTerm { term: t.as_str().to_owned(), weight: *weight })
