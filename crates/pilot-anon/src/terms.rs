@@ -1039,6 +1039,7 @@ impl Default for TermCounts {
 
 impl TermCounts {
     /// Counts one occurrence of `term` with the given boost.
+    #[inline]
     fn add(&mut self, term: TermId, boost: f64) {
         if self.terms.len() * 2 >= self.index.len() {
             self.grow();
@@ -1086,22 +1087,17 @@ impl<'c> Counted<'c> {
     /// [`WEIGHT_STEPS`] steps, heaviest first (ties by term), at most `max`.
     pub(crate) fn weigh(self, max: usize, keep: impl Fn(Term<'c>) -> bool) -> Vec<(Term<'c>, f32)> {
         let cache = self.cache;
-        let raw: Vec<(TermId, f64)> = self
-            .counts
-            .terms
-            .into_iter()
-            .filter(|(id, _)| keep(cache.term(*id)))
-            .map(|(id, tf)| (id, cache.idfs[id.0 as usize] * tf))
-            .collect();
-        let top = raw.iter().map(|(_, w)| *w).fold(0.0_f64, f64::max);
+        let counts = self.counts.terms;
+        let weight = |(id, tf): &(TermId, f64)| cache.idfs[id.0 as usize] * tf;
+        let kept = || counts.iter().filter(|(id, _)| keep(cache.term(*id)));
+        let top = kept().map(weight).fold(0.0_f64, f64::max);
         if top <= 0.0 {
             return Vec::new();
         }
-        let mut steps: Vec<(u32, TermId)> = raw
-            .into_iter()
-            .map(|(t, w)| {
-                let s = (w / top * f64::from(WEIGHT_STEPS)).round();
-                ((s as u32).clamp(1, WEIGHT_STEPS), t)
+        let mut steps: Vec<(u32, TermId)> = kept()
+            .map(|t| {
+                let s = (weight(t) / top * f64::from(WEIGHT_STEPS)).round();
+                ((s as u32).clamp(1, WEIGHT_STEPS), t.0)
             })
             .collect();
         // NB: a total order (terms are distinct), so an unstable sort of the heaviest `max`,
