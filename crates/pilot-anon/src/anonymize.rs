@@ -788,6 +788,65 @@ pub(crate) mod tests {
         }
     }
 
+    /// The first `n` CSL papers as achievement records.
+    fn csl_records(n: usize) -> Vec<Record> {
+        let path =
+            concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data/csl/csl_merged.jsonl");
+        let text = std::fs::read_to_string(path).expect("the shared CSL data");
+        text.lines()
+            .take(n)
+            .enumerate()
+            .map(|(i, line)| {
+                let p: serde_json::Value = serde_json::from_str(line).unwrap();
+                let s = |k: &str| p[k].as_str().unwrap_or_default().to_owned();
+                let keywords = p["keywords"].as_array().into_iter().flatten();
+                record(
+                    &format!("CSL-{i:05}"),
+                    Status::Open,
+                    RecordBody::Achievement(Achievement {
+                        title: s("title"),
+                        abstract_text: s("abstract"),
+                        keywords: keywords.filter_map(|k| k.as_str().map(String::from)).collect(),
+                        ..Default::default()
+                    }),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn threads_sharing_a_cache_that_empties_itself_get_what_one_thread_alone_gets() {
+        // NB: in unit tests the cache holds 64 entries (see `MEMO_CAPACITY`), so it is emptied
+        // again and again while four threads fill it and read it.
+        let records = csl_records(160);
+        let fresh =
+            || Anonymizer::new(CityCode::parse("421200").unwrap(), NodeSecret::from_bytes([9; 32]));
+        let alone = fresh();
+        let expected: Vec<_> =
+            records.iter().map(|r| outcome_json(r, &alone.anonymize(r, TODAY))).collect();
+        assert!(
+            expected.iter().filter(|o| o["share"].is_object()).count() > 150,
+            "real abstracts are shared"
+        );
+        let shared = fresh();
+        std::thread::scope(|scope| {
+            for t in 0..4 {
+                let (records, expected, shared) = (&records, &expected, &shared);
+                scope.spawn(move || {
+                    for k in 0..records.len() {
+                        let i = if t % 2 == 0 {
+                            (k + 40 * t) % records.len()
+                        } else {
+                            records.len() - 1 - k
+                        };
+                        let got = outcome_json(&records[i], &shared.anonymize(&records[i], TODAY));
+                        assert_eq!(got, expected[i], "record {i} on thread {t}");
+                    }
+                });
+            }
+        });
+    }
+
     #[test]
     fn golden_summaries() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata");

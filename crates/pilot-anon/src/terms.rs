@@ -114,7 +114,12 @@ pub(crate) struct Vocabulary {
 
 /// Most entries a [`Memo`] or each table of the [`Cache`] keeps. A node's vocabulary is far
 /// smaller, so this only bounds memory against pathological input.
+#[cfg(not(test))]
 const MEMO_CAPACITY: usize = 1 << 18;
+/// In unit tests the cache is tiny, so that it is emptied over and over and every test checks
+/// that output never depends on what is cached.
+#[cfg(test)]
+const MEMO_CAPACITY: usize = 1 << 6;
 
 /// A term's place in the [`Cache`] that interned it, and meaningless in any other: a full cache
 /// is emptied and hands ids out again, so ids never outlive the lock guard they were read under.
