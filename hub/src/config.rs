@@ -55,6 +55,14 @@ pub struct Limits {
     /// Most (pseudonym, version) pairs in one anti-entropy listing; nodes split bigger ones.
     #[serde(default = "default_max_reconcile")]
     pub max_reconcile_entries: usize,
+    /// Most full rounds of match subscriptions computed at once (default: one fewer than the
+    /// machine's cores, at least one). A full round recomputes a city's whole list (about 200 s
+    /// of CPU for 50,000 records against 1.1 million summaries); after a restart every city's
+    /// subscription starts with one, and unbounded they would take every core from ingest and
+    /// queries. Raising it gets all cities their first lists sooner at that cost; the others
+    /// wait their turn (`pilot_hub_full_rounds_waiting`).
+    #[serde(default = "default_full_rounds")]
+    pub concurrent_full_rounds: usize,
 }
 
 impl Default for Limits {
@@ -63,6 +71,7 @@ impl Default for Limits {
             max_message_bytes: default_max_message(),
             max_batch_entries: default_max_batch(),
             max_reconcile_entries: default_max_reconcile(),
+            concurrent_full_rounds: default_full_rounds(),
         }
     }
 }
@@ -127,6 +136,9 @@ fn default_max_batch() -> usize {
 fn default_max_reconcile() -> usize {
     20_000
 }
+fn default_full_rounds() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1))
+}
 fn default_crl_poll_ms() -> u64 {
     1000
 }
@@ -156,6 +168,9 @@ impl Config {
             (256..=self.limits.max_message_bytes / 64).contains(&self.limits.max_reconcile_entries),
             || "limits.max_reconcile_entries must be 256 to max_message_bytes / 64".into(),
         );
+        p.check((1..=256).contains(&self.limits.concurrent_full_rounds), || {
+            "limits.concurrent_full_rounds must be 1-256".into()
+        });
         p.check((50..=600_000).contains(&self.revocation.poll_interval_ms), || {
             "revocation.poll_interval_ms must be 50-600000 (50 ms to 10 minutes)".into()
         });
@@ -187,9 +202,19 @@ mod tests {
             ("PILOT_HUB__LIMITS__MAX_BATCH_ENTRIES", "50"),
         ]
         .map(|(k, v)| (k.to_owned(), v.to_owned()));
-        let cfg = Config::load(None, env).unwrap();
+        let cfg = Config::load(None, env.clone()).unwrap();
         assert_eq!(cfg.limits.max_batch_entries, 50);
         assert_eq!(cfg.listen.port(), 7443);
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        assert_eq!(cfg.limits.concurrent_full_rounds, cores.saturating_sub(1).max(1));
+
+        let with = |rounds: &str| {
+            let extra = ("PILOT_HUB__LIMITS__CONCURRENT_FULL_ROUNDS".to_owned(), rounds.to_owned());
+            Config::load(None, env.iter().cloned().chain([extra]))
+        };
+        assert_eq!(with("3").unwrap().limits.concurrent_full_rounds, 3);
+        let msg = with("0").unwrap_err().to_string();
+        assert!(msg.contains("limits.concurrent_full_rounds must be 1-256"), "{msg}");
     }
 
     #[test]

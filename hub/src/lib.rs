@@ -23,6 +23,7 @@ pub mod matcher;
 pub mod metrics;
 pub mod registry;
 mod revocation;
+pub mod rounds;
 pub mod server;
 pub mod stats;
 pub mod subscription;

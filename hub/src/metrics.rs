@@ -5,7 +5,9 @@
 //! `entries_ignored_total{city}`, `summaries_dropped_total{city}` (anti-entropy),
 //! `batches_rejected_total{reason}`, `requests_rejected_total{reason}`, `sync_lag{city}`,
 //! `last_contact_age_seconds{city}`, `digest_equal{city}`, `revoked_serials`,
-//! `match_latency_seconds{query}`.
+//! `match_latency_seconds{query}`, `full_rounds_running`, `full_rounds_waiting`.
+
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use pilot_config::metrics::{Exposition, LabeledCounter, LabeledHistogram};
 use pilot_store::{DigestState, HubStore};
@@ -27,6 +29,10 @@ pub struct HubMetrics {
     pub batches_rejected: LabeledCounter,
     /// Match computations, by query.
     pub match_latency: LabeledHistogram,
+    /// Full rounds of match subscriptions being computed (see [`crate::rounds::RoundGate`]).
+    pub full_rounds_running: AtomicU64,
+    /// Full rounds of match subscriptions waiting for their turn.
+    pub full_rounds_waiting: AtomicU64,
 }
 
 /// Renders every series.
@@ -97,6 +103,16 @@ pub fn render(
         e.sample("pilot_hub_digest_equal", &[("city", &city.to_string())], v);
     }
     e.gauge("pilot_hub_revoked_serials", "Certificates revoked.", registry.revoked_count() as f64);
+    e.gauge(
+        "pilot_hub_full_rounds_running",
+        "Full rounds of match subscriptions being computed.",
+        m.full_rounds_running.load(Ordering::Relaxed) as f64,
+    );
+    e.gauge(
+        "pilot_hub_full_rounds_waiting",
+        "Full rounds of match subscriptions waiting for their turn (limits.concurrent_full_rounds).",
+        m.full_rounds_waiting.load(Ordering::Relaxed) as f64,
+    );
     e.labeled_histogram(
         "pilot_hub_match_latency_seconds",
         "Time to compute matches, by query.",

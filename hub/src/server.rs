@@ -27,6 +27,7 @@ use crate::matcher::Matcher;
 use crate::metrics::HubMetrics;
 use crate::registry::Registry;
 use crate::revocation;
+use crate::rounds::RoundGate;
 use crate::{Error, Result};
 
 /// A hub whose store is open, index rebuilt and listener bound.
@@ -150,6 +151,7 @@ impl Bound {
             registry.clone(),
             shutdown.child_token(),
             metrics.clone(),
+            RoundGate::new(cfg.limits.concurrent_full_rounds, metrics.clone()),
         ))
         .max_decoding_message_size(max)
         .max_encoding_message_size(64 << 20);

@@ -20,6 +20,7 @@ use tracing::debug;
 use crate::matcher::{Matcher, NationalFilter};
 use crate::metrics::HubMetrics;
 use crate::registry::{self, Registry};
+use crate::rounds::RoundGate;
 use crate::stats;
 use crate::subscription::Subscription;
 
@@ -30,18 +31,20 @@ pub struct MatchApi {
     registry: Registry,
     shutdown: CancellationToken,
     metrics: Arc<HubMetrics>,
+    full_rounds: RoundGate,
 }
 
 impl MatchApi {
     /// Queries over `matcher`, for callers checked against `registry`; subscriptions end when
-    /// `shutdown` fires.
+    /// `shutdown` fires, and their full rounds take turns at `full_rounds`.
     pub fn new(
         matcher: Arc<Matcher>,
         registry: Registry,
         shutdown: CancellationToken,
         metrics: Arc<HubMetrics>,
+        full_rounds: RoundGate,
     ) -> Self {
-        MatchApi { matcher, registry, shutdown, metrics }
+        MatchApi { matcher, registry, shutdown, metrics, full_rounds }
     }
 }
 
@@ -74,11 +77,12 @@ impl pb::matches_server::Matches for MatchApi {
             n => n.min(100) as usize,
         };
         let (tx, rx) = mpsc::channel(2);
-        let (matcher, registry, shutdown, metrics) = (
+        let (matcher, registry, shutdown, metrics, gate) = (
             self.matcher.clone(),
             self.registry.clone(),
             self.shutdown.clone(),
             self.metrics.clone(),
+            self.full_rounds.clone(),
         );
         let mut changes = matcher.changes();
         tokio::spawn(async move {
@@ -90,9 +94,21 @@ impl pb::matches_server::Matches for MatchApi {
                     let _ = tx.send(Err(status)).await;
                     return;
                 }
+                // A full round waits for its turn (see crate::rounds); an incremental one costs
+                // milliseconds and does not.
+                let turn = if full {
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return,
+                        _ = tx.closed() => return,
+                        turn = gate.turn() => Some(turn),
+                    }
+                } else {
+                    None
+                };
                 changes.mark_unchanged();
                 let (m, metrics) = (matcher.clone(), metrics.clone());
                 let Ok((back, push)) = tokio::task::spawn_blocking(move || {
+                    let _turn = turn;
                     let push = if full {
                         timed(&metrics, "subscribe", || sub.full_round(&m))
                     } else {
