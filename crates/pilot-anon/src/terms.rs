@@ -1092,14 +1092,15 @@ impl<'c> Counted<'c> {
     /// [`WEIGHT_STEPS`] steps, heaviest first (ties by term), at most `max`.
     pub(crate) fn weigh(self, max: usize, keep: impl Fn(Term<'c>) -> bool) -> Vec<(Term<'c>, f32)> {
         let cache = self.cache;
-        let counts = self.counts.terms;
+        let mut counts = self.counts.terms;
+        counts.retain(|(id, _)| keep(cache.term(*id)));
         let weight = |(id, tf): &(TermId, f64)| cache.idfs[id.0 as usize] * tf;
-        let kept = || counts.iter().filter(|(id, _)| keep(cache.term(*id)));
-        let top = kept().map(weight).fold(0.0_f64, f64::max);
+        let top = counts.iter().map(weight).fold(0.0_f64, f64::max);
         if top <= 0.0 {
             return Vec::new();
         }
-        let mut steps: Vec<(u32, TermId)> = kept()
+        let mut steps: Vec<(u32, TermId)> = counts
+            .iter()
             .map(|t| {
                 let s = (weight(t) / top * f64::from(WEIGHT_STEPS)).round();
                 ((s as u32).clamp(1, WEIGHT_STEPS), t.0)
