@@ -350,12 +350,16 @@ struct Detectors {
     /// For every ASCII character, 1 + the index of its lowercase form in [`Detectors::chars`]
     /// (0 if it is none of them): the scan's common case without a search.
     ascii_first: [u8; 128],
-    /// A filter over the other characters: bit `c % 4096` is set if some needle character
-    /// falls there, so most characters are dismissed without a search.
-    wide_filter: [u64; 64],
+    /// For the other characters, by code point modulo 4096: 1 + the index in
+    /// [`Detectors::chars`] of the one needle character there, [`Detectors::SHARED`] if several
+    /// share the place, or 0 if none does: most characters are dismissed by one read.
+    wide_first: Box<[u8; 4096]>,
 }
 
 impl Detectors {
+    /// A place of [`Detectors::wide_first`] that several needle characters share.
+    const SHARED: u8 = u8::MAX;
+
     fn new(mut list: Vec<Detector>) -> Self {
         let mut needles: Vec<&'static str> =
             list.iter().flat_map(|d| d.needles.iter().copied()).collect();
@@ -390,12 +394,15 @@ impl Detectors {
                 .binary_search(&c)
                 .map_or(0, |i| u8::try_from(i + 1).expect("at most 128 needle characters"));
         }
-        let mut wide_filter = [0u64; 64];
-        for c in chars.iter().filter(|c| !c.is_ascii()) {
-            let i = *c as usize % 4096;
-            wide_filter[i / 64] |= 1 << (i % 64);
+        let mut wide_first = Box::new([0_u8; 4096]);
+        for (i, c) in chars.iter().enumerate().filter(|(_, c)| !c.is_ascii()) {
+            let place = &mut wide_first[*c as usize % 4096];
+            *place = match *place {
+                0 => u8::try_from(i + 1).expect("at most 128 needle characters"),
+                _ => Self::SHARED,
+            };
         }
-        Detectors { list, chars, starts, ascii_first, wide_filter }
+        Detectors { list, chars, starts, ascii_first, wide_first }
     }
 
     /// The bits of the needles that occur in `text` (ASCII case-insensitively) and its longest
@@ -413,11 +420,12 @@ impl Detectors {
             let first = if c.is_ascii() {
                 usize::from(self.ascii_first[c as usize])
             } else {
-                let i = c as usize % 4096;
-                if self.wide_filter[i / 64] & (1 << (i % 64)) == 0 {
-                    continue;
+                match self.wide_first[c as usize % 4096] {
+                    0 => continue,
+                    Self::SHARED => self.chars.binary_search(&c).map_or(0, |i| i + 1),
+                    i if self.chars[usize::from(i) - 1] == c => usize::from(i),
+                    _ => continue,
                 }
-                self.chars.binary_search(&c).map_or(0, |i| i + 1)
             };
             if first == 0 {
                 continue;
@@ -452,24 +460,54 @@ const DIGITS: [&str; 10] = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];
 /// What every Chinese postal address contains: a house number, a building or a village.
 const ADDRESS_NEEDLES: [&str; 8] = ["号", "栋", "幢", "座", "大厦", "大楼", "广场", "村"];
 
-/// A closer necessary condition for a Chinese postal address than [`ADDRESS_NEEDLES`]: a digit
-/// or numeral right before 号, 栋, 幢 or 座 (so 信号 and 座椅 do not count), a digit after
-/// 大厦, 大楼 or 广场, or a digit or numeral after 村.
+/// A closer necessary condition for a Chinese postal address than [`ADDRESS_NEEDLES`], one
+/// for each form the address pattern takes, checked in one pass:
+/// - a road or compound (its last character: 路, 街, 道, 园, 区, 村, 苑, 城, …), then a house
+///   number right after it: an optional letter and digits (and dashes) before 号, 栋, 幢 or 座,
+///   or Chinese numerals before 号 (so 1号机组 or 信号 alone do not count);
+/// - 大厦, 大楼 or 广场, then digits, then 层, 楼 or F (a floor);
+/// - 村, then digits or numerals, then 组 or 队 (a village group).
 fn address_gate(text: &str) -> bool {
-    let numeral = |c: char| c.is_ascii_digit() || "一二三四五六七八九十百零〇".contains(c);
+    /// The last characters of the road and compound suffixes of the address pattern.
+    const SUFFIX_ENDS: &str = "道街同路巷弄园区厦场心地村苑城";
+    let cn_numeral = |c: char| "一二三四五六七八九十百零〇".contains(c);
+    // How far each form has got: 0 is nowhere.
+    let (mut house, mut floor, mut group) = (0_u8, 0_u8, 0_u8);
     let mut prev = ' ';
-    let mut prev2 = ' ';
     for c in text.chars() {
-        let hit = (matches!(c, '号' | '栋' | '幢' | '座') && numeral(prev))
-            || (c.is_ascii_digit() && matches!((prev2, prev), ('大', '厦' | '楼') | ('广', '场')))
-            || (prev == '村' && numeral(c));
-        if hit {
-            return true;
-        }
-        prev2 = prev;
+        house = match (house, c) {
+            (1, c) if c.is_ascii_alphabetic() => 2,
+            (1 | 2, c) if c.is_ascii_digit() => 3,
+            (3, c) if c.is_ascii_digit() || c == '-' => 3,
+            (3, '号' | '栋' | '幢' | '座') | (4, '号') => return true,
+            (1 | 4, c) if cn_numeral(c) => 4,
+            (_, c) => u8::from(SUFFIX_ENDS.contains(c)),
+        };
+        floor = match (floor, c) {
+            (1 | 2, c) if c.is_ascii_digit() => 2,
+            (2, '层' | '楼' | 'F' | 'f') => return true,
+            (_, '厦' | '楼') if prev == '大' => 1,
+            (_, '场') if prev == '广' => 1,
+            _ => 0,
+        };
+        group = match (group, c) {
+            (1 | 2, c) if c.is_ascii_digit() || "一二三四五六七八九十".contains(c) => 2,
+            (2, '组' | '队') => return true,
+            (_, '村') => 1,
+            _ => 0,
+        };
         prev = c;
     }
     false
+}
+
+/// A closer necessary condition for an English street address than its needles (which are
+/// matched in any case, so `st` is in most English text): a capitalised street word right
+/// after white space, as the pattern spells it (Street and Avenue begin with St and Ave).
+fn english_address_gate(text: &str) -> bool {
+    ["Road", "Rd", "St", "Ave", "Boulevard", "Blvd", "Lane", "Highway", "Drive"].iter().any(|w| {
+        text.match_indices(w).any(|(i, _)| char_before(text, i).is_some_and(char::is_whitespace))
+    })
 }
 
 /// The top-level domains bare domains are recognised with.
@@ -711,17 +749,20 @@ static DETECTORS: LazyLock<Detectors> = LazyLock::new(|| {
             ..d(PiiKind::Address, &ADDRESS_NEEDLES, 0, &address, accept)
         },
         // No. 88 Changjiang Road, Xian'an District.
-        d(
-            PiiKind::Address,
-            &["road", "rd", "st", "ave", "boulevard", "blvd", "lane", "highway", "drive"],
-            1,
-            concat!(
-                r"(?:No\.\s*)?[0-9]{1,5}[A-Za-z]?,?\s+(?:[A-Z][A-Za-z'-]*\s+){1,4}",
-                r"(?:Road|Rd|Street|St|Avenue|Ave|Boulevard|Blvd|Lane|Highway|Drive)\b\.?",
-                r"(?:,\s*(?:[A-Z][A-Za-z'-]*\s+){1,3}(?:District|County|City|Province|Town|Village))*",
-            ),
-            accept,
-        ),
+        Detector {
+            gate: Some(english_address_gate),
+            ..d(
+                PiiKind::Address,
+                &["road", "rd", "st", "ave", "boulevard", "blvd", "lane", "highway", "drive"],
+                1,
+                concat!(
+                    r"(?:No\.\s*)?[0-9]{1,5}[A-Za-z]?,?\s+(?:[A-Z][A-Za-z'-]*\s+){1,4}",
+                    r"(?:Road|Rd|Street|St|Avenue|Ave|Boulevard|Blvd|Lane|Highway|Drive)\b\.?",
+                    r"(?:,\s*(?:[A-Z][A-Za-z'-]*\s+){1,3}(?:District|County|City|Province|Town|Village))*",
+                ),
+                accept,
+            )
+        },
         // 联系人：王建国, 发明人：李红、张伟 (the check takes the names after the label).
         d(
             PiiKind::PersonName,
@@ -754,7 +795,7 @@ static DETECTORS: LazyLock<Detectors> = LazyLock::new(|| {
         // 湖北星源新材料科技有限公司.
         d(
             PiiKind::OrgName,
-            &["有限"],
+            &["有限公司", "有限责任公司"],
             0,
             &format!(
                 "{n}{{2,12}}?(?:集团股份有限公司|股份有限公司|有限责任公司|集团有限公司|有限公司)"
@@ -1689,10 +1730,22 @@ mod tests {
             "由湖北星源新材料科技有限公司承担，与华中科技大学合作，依托中国科学院近代物理研究所",
             "2021-2025年，温度0.5-1.2℃，粒径0.1-100μm，型号DN025-160，信号处理，座椅设计",
             "评价基金经理的选股能力，培养园林工程师，上海市地铁1号线客流，从广东省农科院引进粤油7号",
+            "高新科技园A12号，创新大道18-2号院，金融港二期12栋，工业园三号楼，光谷广场B座",
+            "甘棠村12队，时代广场3F，中心大楼12楼1205室，新村一组，该区1号机组，第3号染色体",
+            "有限元分析，有限责任公司，武汉光谷有限公司，湖南大学，村五组，大厦，广场舞",
+            "Lab at 1037 Luoyu Road, Hongshan District; 12 Main St. and 3 West Lake\u{a0}Ave",
+            "the first 5 steps on a road\tStreet 7 Drive, stage 3 Lane; 20 Highway Blvd",
         ] {
             texts.push(fold_width(t));
         }
         texts.push(fold_width(&format!("身份证号{id}，统一社会信用代码：{code}。")));
+        // And real abstracts, where needles such as 号, 村, 有限 and 大学 abound.
+        let csl = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data/csl/csl_merged.jsonl");
+        let csl = std::fs::read_to_string(csl).expect("the shared CSL data");
+        for line in csl.lines().take(1500) {
+            let paper: serde_json::Value = serde_json::from_str(line).expect("a CSL paper");
+            texts.push(fold_width(paper["abstract"].as_str().unwrap_or_default()));
+        }
         for t in &texts {
             assert_eq!(detect_folded_gated(t, true), detect_folded_gated(t, false), "in {t:?}");
         }
