@@ -211,6 +211,24 @@ enum Look {
 impl Look {
     /// In one pass over the characters.
     fn of(word: &str) -> Look {
+        let bytes = word.as_bytes();
+        // NB: the common case first, two to four characters of three bytes each (every Han
+        // character of the Basic Multilingual Plane), whose lead bytes say so: no UTF-8 decoder
+        // is needed.
+        if matches!(bytes.len(), 6 | 9 | 12) && bytes.chunks_exact(3).all(|c| c[0] >> 4 == 0xE) {
+            let key = bytes.chunks_exact(3).enumerate().fold(0_u64, |key, (n, c)| {
+                let c = u64::from(c[0] & 0x0F) << 12
+                    | u64::from(c[1] & 0x3F) << 6
+                    | u64::from(c[2] & 0x3F);
+                key | c << (16 * n)
+            });
+            return Look::Short(WordKey(key));
+        }
+        Look::of_chars(word)
+    }
+
+    /// [`Look::of`] for any word, character by character.
+    fn of_chars(word: &str) -> Look {
         let mut key = 0_u64;
         let mut inline = true;
         let mut n = 0;
@@ -221,6 +239,9 @@ impl Look {
                 _ => inline = false,
             }
             n += 1;
+            if !inline && n >= 2 {
+                return Look::Long;
+            }
         }
         match n {
             0 | 1 => Look::Nothing,
@@ -1099,27 +1120,40 @@ impl<'c> Counted<'c> {
         if top <= 0.0 {
             return Vec::new();
         }
-        let mut steps: Vec<(u32, TermId)> = counts
+        // Each term's sort key, heaviest first, then by text: its step (inverted), the first
+        // eight bytes of its text and, below them, its id, in one integer, so that most
+        // comparisons read nothing else; only terms whose first eight bytes agree compare their
+        // texts.
+        let mut keys: Vec<u128> = counts
             .iter()
             .map(|t| {
                 let s = (weight(t) / top * f64::from(WEIGHT_STEPS)).round();
-                ((s as u32).clamp(1, WEIGHT_STEPS), t.0)
+                let step = (s as u32).clamp(1, WEIGHT_STEPS);
+                let id = t.0;
+                u128::from(WEIGHT_STEPS - step) << 96
+                    | u128::from(cache.prefixes[id.0 as usize]) << 32
+                    | u128::from(id.0)
             })
             .collect();
+        let id = |key: u128| TermId(key as u32);
         // NB: a total order (terms are distinct), so an unstable sort of the heaviest `max`,
         // picked out first, orders them as a full stable sort would.
-        let order = |a: &(u32, TermId), b: &(u32, TermId)| {
-            let prefix = |id: TermId| cache.prefixes[id.0 as usize];
-            b.0.cmp(&a.0)
-                .then_with(|| prefix(a.1).cmp(&prefix(b.1)))
-                .then_with(|| cache.term(a.1).as_str().cmp(cache.term(b.1).as_str()))
+        let order = |a: &u128, b: &u128| {
+            (a >> 32)
+                .cmp(&(b >> 32))
+                .then_with(|| cache.term(id(*a)).as_str().cmp(cache.term(id(*b)).as_str()))
         };
-        if steps.len() > max && max > 0 {
-            steps.select_nth_unstable_by(max - 1, order);
+        if keys.len() > max && max > 0 {
+            keys.select_nth_unstable_by(max - 1, order);
         }
-        steps.truncate(max);
-        steps.sort_unstable_by(order);
-        steps.into_iter().map(|(s, id)| (cache.term(id), s as f32 / WEIGHT_STEPS as f32)).collect()
+        keys.truncate(max);
+        keys.sort_unstable_by(order);
+        keys.into_iter()
+            .map(|key| {
+                let step = WEIGHT_STEPS - (key >> 96) as u32;
+                (cache.term(id(key)), step as f32 / WEIGHT_STEPS as f32)
+            })
+            .collect()
     }
 }
 
@@ -1229,6 +1263,37 @@ mod tests {
         }
         assert!(!yields_nothing("电池") && !yields_nothing("5g") && yields_nothing(""));
         assert!(matches!(Look::of("锂离子电池隔膜"), Look::Long));
+    }
+
+    #[test]
+    fn words_of_three_byte_characters_are_keyed_as_any_other_word() {
+        let key = |look: Look| match look {
+            Look::Nothing => None,
+            Look::Short(key) => Some(Some(key.0)),
+            Look::Long => Some(None),
+        };
+        for word in [
+            "电池",
+            "锂离子",
+            "锂离子电",
+            "锂离子电池",
+            "ＡＢ",
+            "€€",
+            "电a",
+            "a电池",
+            "ab",
+            "电",
+            "电\0",
+            "\0电",
+            "𝄞电",
+            "电池𝄞",
+            "é电",
+            "ｱｲ",
+            "",
+        ] {
+            assert_eq!(key(Look::of(word)), key(Look::of_chars(word)), "{word:?}");
+        }
+        assert_eq!(key(Look::of("电池")), Some(Some(0x6C60 << 16 | 0x7535)));
     }
 
     #[test]
