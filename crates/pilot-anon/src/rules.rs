@@ -468,9 +468,29 @@ const ADDRESS_NEEDLES: [&str; 8] = ["号", "栋", "幢", "座", "大厦", "大�
 /// - 大厦, 大楼 or 广场, then digits, then 层, 楼 or F (a floor);
 /// - 村, then digits or numerals, then 组 or 队 (a village group).
 fn address_gate(text: &str) -> bool {
-    /// The last characters of the road and compound suffixes of the address pattern.
-    const SUFFIX_ENDS: &str = "道街同路巷弄园区厦场心地村苑城";
-    let cn_numeral = |c: char| "一二三四五六七八九十百零〇".contains(c);
+    // The last characters of the road and compound suffixes of the address pattern.
+    let suffix_end = |c: char| {
+        matches!(
+            c,
+            '道' | '街'
+                | '同'
+                | '路'
+                | '巷'
+                | '弄'
+                | '园'
+                | '区'
+                | '厦'
+                | '场'
+                | '心'
+                | '地'
+                | '村'
+                | '苑'
+                | '城'
+        )
+    };
+    let ten =
+        |c: char| matches!(c, '一' | '二' | '三' | '四' | '五' | '六' | '七' | '八' | '九' | '十');
+    let cn_numeral = |c: char| ten(c) || matches!(c, '百' | '零' | '〇');
     // How far each form has got: 0 is nowhere.
     let (mut house, mut floor, mut group) = (0_u8, 0_u8, 0_u8);
     let mut prev = ' ';
@@ -481,7 +501,7 @@ fn address_gate(text: &str) -> bool {
             (3, c) if c.is_ascii_digit() || c == '-' => 3,
             (3, '号' | '栋' | '幢' | '座') | (4, '号') => return true,
             (1 | 4, c) if cn_numeral(c) => 4,
-            (_, c) => u8::from(SUFFIX_ENDS.contains(c)),
+            (_, c) => u8::from(suffix_end(c)),
         };
         floor = match (floor, c) {
             (1 | 2, c) if c.is_ascii_digit() => 2,
@@ -491,7 +511,7 @@ fn address_gate(text: &str) -> bool {
             _ => 0,
         };
         group = match (group, c) {
-            (1 | 2, c) if c.is_ascii_digit() || "一二三四五六七八九十".contains(c) => 2,
+            (1 | 2, c) if c.is_ascii_digit() || ten(c) => 2,
             (2, '组' | '队') => return true,
             (_, '村') => 1,
             _ => 0,

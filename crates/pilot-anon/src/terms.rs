@@ -143,13 +143,13 @@ pub(crate) struct Term<'c> {
 
 impl<'c> Term<'c> {
     pub(crate) fn as_str(self) -> &'c str {
-        let (start, len) = self.cache.text_at[self.id.0 as usize];
+        let Place { start, len, .. } = self.cache.places[self.id.0 as usize];
         &self.cache.texts[start as usize..start as usize + len as usize]
     }
 
     /// What the term looks like on its own, see [`identifier_kind`].
     pub(crate) fn identifier_kind(self) -> Option<PiiKind> {
-        self.cache.identifiers[self.id.0 as usize]
+        self.cache.places[self.id.0 as usize].identifier
     }
 }
 
@@ -212,6 +212,17 @@ impl Look {
     /// In one pass over the characters.
     fn of(word: &str) -> Look {
         let bytes = word.as_bytes();
+        // One character (half of all words: punctuation, 的, 和): its lead byte gives its length.
+        let first = match bytes.first() {
+            None => return Look::Nothing,
+            Some(0..0x80) => 1,
+            Some(0xF0..) => 4,
+            Some(0xE0..) => 3,
+            Some(_) => 2,
+        };
+        if bytes.len() == first {
+            return Look::Nothing;
+        }
         // NB: the common case first, two to four characters of three bytes each (every Han
         // character of the Basic Multilingual Plane), whose lead bytes say so: no UTF-8 decoder
         // is needed.
@@ -344,6 +355,24 @@ impl WordTable {
     }
 }
 
+/// Where a term's text is in [`Cache::texts`], and what it looks like on its own.
+#[derive(Clone, Copy)]
+struct Place {
+    start: u32,
+    len: u32,
+    /// [`identifier_kind`] of the text.
+    identifier: Option<PiiKind>,
+}
+
+/// What weighing reads of every term: side by side, so that one memory access brings both.
+#[derive(Clone, Copy)]
+struct Rank {
+    idf: f64,
+    /// The first eight bytes of the term's text, big-endian: they order terms as their texts
+    /// do, unless equal, without reading the texts.
+    prefix: u64,
+}
+
 /// Terms by text, and the terms each word jieba cuts yields, by word.
 ///
 /// NB: it only saves time: a word's terms are a pure function of the word (its tag is the
@@ -360,15 +389,10 @@ struct Cache {
     /// scattered over the vocabulary, and dense columns are much more often in the processor's
     /// caches.
     texts: String,
-    text_at: Vec<(u32, u32)>,
-    /// [`identifier_kind`] of every term, by [`TermId`].
-    identifiers: Vec<Option<PiiKind>>,
-    /// The first eight bytes of every term's text, big-endian, by [`TermId`]: they order
-    /// terms as their texts do, unless equal, without reading the texts.
-    prefixes: Vec<u64>,
-    /// The idf of every term, by [`TermId`]: weighing reads it for every term of a record, and
-    /// reads it here, eight bytes a term, far more often from the processor's caches.
-    idfs: Vec<f64>,
+    /// Where each term's text is, and its verdict: what is read for the terms a record keeps.
+    places: Vec<Place>,
+    /// What weighing reads for every term of a record, sixteen bytes a term, by [`TermId`].
+    ranks: Vec<Rank>,
     /// Author keywords met whole, by their normalised text: the term they count as, or `None`
     /// if jieba takes them for a name (see [`Vocabulary::looks_like_name`]).
     wholes: HashMap<Box<str>, Option<TermId>, FastHash>,
@@ -399,7 +423,7 @@ impl Cache {
     /// NB: a cache emptied for one record then takes all of that record's words, however many:
     /// ids stay below [`Yield::SPAN`] as long as a record has fewer than 2³¹ words.
     fn full(&self, more: usize) -> bool {
-        self.idfs.len() + more > MEMO_CAPACITY
+        self.ranks.len() + more > MEMO_CAPACITY
             || self.words.len() + self.long_words.len() + more > MEMO_CAPACITY
             || self.wholes.len() + more > MEMO_CAPACITY
             || self.spans.len() > 8 * MEMO_CAPACITY
@@ -409,16 +433,18 @@ impl Cache {
         if let Some(id) = self.ids.get(text) {
             return *id;
         }
-        let id = TermId(u32::try_from(self.idfs.len()).expect("fewer than 2³² terms"));
+        let id = TermId(u32::try_from(self.ranks.len()).expect("fewer than 2³² terms"));
         let info = info();
         let mut prefix = [0; 8];
         let head = &info.text.as_bytes()[..info.text.len().min(8)];
         prefix[..head.len()].copy_from_slice(head);
-        self.prefixes.push(u64::from_be_bytes(prefix));
-        self.idfs.push(info.idf);
-        self.identifiers.push(info.identifier);
+        self.ranks.push(Rank { idf: info.idf, prefix: u64::from_be_bytes(prefix) });
         let at = |n: usize| u32::try_from(n).expect("under 4 GiB of term texts");
-        self.text_at.push((at(self.texts.len()), at(info.text.len())));
+        self.places.push(Place {
+            start: at(self.texts.len()),
+            len: at(info.text.len()),
+            identifier: info.identifier,
+        });
         self.texts.push_str(&info.text);
         self.ids.insert(text.into(), id);
         id
@@ -1115,7 +1141,7 @@ impl<'c> Counted<'c> {
         let cache = self.cache;
         let mut counts = self.counts.terms;
         counts.retain(|(id, _)| keep(cache.term(*id)));
-        let weight = |(id, tf): &(TermId, f64)| cache.idfs[id.0 as usize] * tf;
+        let weight = |(id, tf): &(TermId, f64)| cache.ranks[id.0 as usize].idf * tf;
         let top = counts.iter().map(weight).fold(0.0_f64, f64::max);
         if top <= 0.0 {
             return Vec::new();
@@ -1131,7 +1157,7 @@ impl<'c> Counted<'c> {
                 let step = (s as u32).clamp(1, WEIGHT_STEPS);
                 let id = t.0;
                 u128::from(WEIGHT_STEPS - step) << 96
-                    | u128::from(cache.prefixes[id.0 as usize]) << 32
+                    | u128::from(cache.ranks[id.0 as usize].prefix) << 32
                     | u128::from(id.0)
             })
             .collect();
@@ -1290,6 +1316,10 @@ mod tests {
             "é电",
             "ｱｲ",
             "",
+            "é",
+            "𝄞",
+            "a",
+            "。",
         ] {
             assert_eq!(key(Look::of(word)), key(Look::of_chars(word)), "{word:?}");
         }
