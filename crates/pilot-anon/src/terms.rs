@@ -681,7 +681,9 @@ impl Vocabulary {
             parts,
             |cache| {
                 let mut counts = TermCounts::default();
-                walk(cache, parts, |id, boost| counts.add(id, boost))?;
+                walk(cache, parts, |id, boost| {
+                    counts.add(id, boost, || cache.ranks[id.0 as usize].idf);
+                })?;
                 Some(counts)
             },
             |cache, counts| then(Counted { cache, counts }),
@@ -1076,7 +1078,12 @@ fn missing(cache: &Cache, parts: &[Part<'_>]) -> (Vec<(usize, usize)>, Vec<usize
 /// on that order nor on where the index puts a term.
 #[derive(Debug)]
 struct TermCounts {
-    terms: Vec<(TermId, f64)>,
+    /// Each term, its boosted frequency, and its idf.
+    ///
+    /// NB: the idf is read when the term is first counted, while the walk over the words goes
+    /// on, so that reading the scattered idfs of a record's terms (and, on the same cache
+    /// line, their text prefixes) overlaps other work rather than stalling weighing.
+    terms: Vec<(TermId, f64, f64)>,
     /// An open-addressing index of `terms` by id: 1 + a position, or 0 for a free slot; a
     /// power of two at least twice as long as `terms`.
     index: Vec<u32>,
@@ -1090,9 +1097,9 @@ impl Default for TermCounts {
 }
 
 impl TermCounts {
-    /// Counts one occurrence of `term` with the given boost.
+    /// Counts one occurrence of `term` with the given boost; `idf` is asked once per term.
     #[inline]
-    fn add(&mut self, term: TermId, boost: f64) {
+    fn add(&mut self, term: TermId, boost: f64, idf: impl FnOnce() -> f64) {
         if self.terms.len() * 2 >= self.index.len() {
             self.grow();
         }
@@ -1101,12 +1108,12 @@ impl TermCounts {
         loop {
             match self.index[i] {
                 0 => {
-                    self.terms.push((term, boost));
+                    self.terms.push((term, boost, idf()));
                     self.index[i] = u32::try_from(self.terms.len()).expect("fewer than 2³² terms");
                     return;
                 }
                 at => {
-                    let (id, tf) = &mut self.terms[at as usize - 1];
+                    let (id, tf, _) = &mut self.terms[at as usize - 1];
                     if *id == term {
                         *tf += boost;
                         return;
@@ -1124,7 +1131,7 @@ impl TermCounts {
     fn grow(&mut self) {
         self.index = vec![0; self.index.len() * 2];
         let mask = self.index.len() - 1;
-        for (at, (id, _)) in self.terms.iter().enumerate() {
+        for (at, (id, ..)) in self.terms.iter().enumerate() {
             let mut i = Self::slot(*id, mask);
             while self.index[i] != 0 {
                 i = (i + 1) & mask;
@@ -1140,8 +1147,8 @@ impl<'c> Counted<'c> {
     pub(crate) fn weigh(self, max: usize, keep: impl Fn(Term<'c>) -> bool) -> Vec<(Term<'c>, f32)> {
         let cache = self.cache;
         let mut counts = self.counts.terms;
-        counts.retain(|(id, _)| keep(cache.term(*id)));
-        let weight = |(id, tf): &(TermId, f64)| cache.ranks[id.0 as usize].idf * tf;
+        counts.retain(|(id, ..)| keep(cache.term(*id)));
+        let weight = |(_, tf, idf): &(TermId, f64, f64)| idf * tf;
         let top = counts.iter().map(weight).fold(0.0_f64, f64::max);
         if top <= 0.0 {
             return Vec::new();
