@@ -5,7 +5,8 @@
 //! `Jieba::cut(text, true)` over the same title and abstract strings, their ratio (target: the
 //! anonymizer within 2× of jieba alone), the time `Anonymizer::new` takes, and a digest of all
 //! outcomes so that optimisations can prove they change no output byte. A second floor line
-//! cuts the keywords too (one per line), which the anonymizer also segments.
+//! cuts the keywords too (one per line), which the anonymizer also segments, and the ratio to
+//! it is printed as well; the target is judged against the stricter floor (title and abstract).
 //!
 //! The four runs take turns over the whole corpus, pass after pass; the ratio is the median of
 //! the ratios within a pass, which a drift of the machine's speed (a tenth and more within a
@@ -155,9 +156,16 @@ fn main() {
     let best = |i: usize| passes.iter().map(|p| p[i]).min().unwrap_or_default();
     let (jieba_time, jieba_all_time, tag_time, anon_time) = (best(0), best(1), best(2), best(3));
     // NB: the first pass fills the anonymizer's cache, so it is left out of the ratio.
-    let mut ratios: Vec<f64> =
-        passes.iter().skip(1).map(|p| p[3].as_secs_f64() / p[0].as_secs_f64()).collect();
-    ratios.sort_by(f64::total_cmp);
+    let ratios_to = |floor: usize| {
+        let mut ratios: Vec<f64> =
+            passes.iter().skip(1).map(|p| p[3].as_secs_f64() / p[floor].as_secs_f64()).collect();
+        ratios.sort_by(f64::total_cmp);
+        ratios
+    };
+    let ratios = ratios_to(0);
+    // The same against everything the anonymizer segments (its keywords too): shown, but the
+    // target is judged against the stricter floor above.
+    let ratios_all = ratios_to(1);
     let (tokens, shared) = (sinks[0], sinks[3]);
 
     // Not timed: a digest of every outcome, to show an optimisation changed nothing.
@@ -213,6 +221,13 @@ fn main() {
         "ratio anonymize / jieba: {median:.2}x, median of {} passes (range {low:.2}-{high:.2}; \
          target <= 2x)",
         ratios.len()
+    );
+    println!(
+        "ratio anonymize / jieba with keywords: {:.2}x, median of {} passes (range {:.2}-{:.2})",
+        ratios_all[ratios_all.len() / 2],
+        ratios_all.len(),
+        ratios_all[0],
+        ratios_all[ratios_all.len() - 1]
     );
     println!("Anonymizer::new: {:.0} ms (Jieba::new alone: {:.0} ms)", ms(new_time), ms(jieba_new));
     println!("shared {shared} of {n}; {tokens} jieba tokens; outcome digest {digest}");
