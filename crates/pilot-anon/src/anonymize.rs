@@ -134,8 +134,9 @@ impl Outcome {
 ///
 /// Building one loads jieba's dictionary and idf table (about 0.2 s in release builds and some
 /// tens of MB), so a node builds one and shares it; every method takes `&self`. It remembers
-/// the terms of each word jieba cuts and the idf and identifier check of each term it meets
-/// (at most 262,144 of each, some tens of MB), which saves time and changes no output.
+/// the terms of each word jieba cuts and of each author keyword, and the idf and identifier
+/// check of each term it meets (at most 262,144 of each, some tens of MB), which saves time and
+/// changes no output.
 pub struct Anonymizer {
     vocab: Vocabulary,
     city: CityCode,
@@ -240,7 +241,7 @@ impl Anonymizer {
         let none = NameForms::default();
         let scrubbed = scrub_with(text, &none);
         let parts = [self.vocab.cut(&scrubbed, TEXT_BOOST, None)];
-        self.vocab.count(&parts, |counted| {
+        self.vocab.count(&parts, &[], |counted| {
             weighted_terms(&counted.weigh(Self::MAX_TERMS, |t| term_residual(t, &none).is_none()))
         })
     }
@@ -251,6 +252,17 @@ impl Anonymizer {
         &self,
         body: &RecordBody,
         names: &NameForms,
+    ) -> Result<Vec<WeightedTerm>, PiiKind> {
+        self.terms_of(body, names, |kw| names.occur_in(kw))
+    }
+
+    /// [`Anonymizer::record_terms`], where the keywords `named` picks are scrubbed of the names
+    /// and cut with the record, and the others are looked up whole.
+    fn terms_of(
+        &self,
+        body: &RecordBody,
+        names: &NameForms,
+        named: impl Fn(&str) -> bool,
     ) -> Result<Vec<WeightedTerm>, PiiKind> {
         // NB: only technical text: never names, contacts, addresses, institutions, an expert's
         // rank or availability.
@@ -265,10 +277,15 @@ impl Anonymizer {
         };
         let scrubbed: Vec<(String, f64)> =
             texts.into_iter().map(|(text, boost)| (scrub_with(text, names), boost)).collect();
-        // The keywords are cut with one call, joined (see [`Vocabulary::cut_joined`]).
+        // A keyword in which none of the record's names occurs yields what it yields in any
+        // record, and is looked up whole (see [`Vocabulary::count`]); the others are scrubbed
+        // of the names and cut with one call, joined (see [`Vocabulary::cut_joined`]).
+        let (named, plain): (Vec<&String>, Vec<&String>) =
+            keywords.iter().partition(|kw| named(kw));
+        let plain: Vec<&str> = plain.into_iter().map(String::as_str).collect();
         let mut joined = String::new();
-        let mut pieces = Vec::with_capacity(keywords.len());
-        for kw in keywords {
+        let mut pieces = Vec::with_capacity(named.len());
+        for kw in named {
             // A keyword counts whole (as its author meant it, e.g. 锂离子电池隔膜) and by its
             // segments, so it also meets texts that use its parts. It counts whole only if the
             // scrub removed nothing from it and jieba does not take it for a name.
@@ -284,8 +301,10 @@ impl Anonymizer {
         }
         let mut parts: Vec<_> =
             scrubbed.iter().map(|(text, boost)| self.vocab.cut(text, *boost, None)).collect();
-        parts.extend(self.vocab.cut_joined(&joined, pieces));
-        self.vocab.count(&parts, |counted| {
+        if !pieces.is_empty() {
+            parts.extend(self.vocab.cut_joined(&joined, pieces));
+        }
+        self.vocab.count(&parts, &plain, |counted| {
             let terms = counted.weigh(Self::MAX_TERMS, |_| true);
             match terms.iter().find_map(|(t, _)| term_residual(*t, names)) {
                 Some(kind) => Err(kind),
@@ -400,7 +419,7 @@ fn residual(term: &str, names: &NameForms) -> Option<PiiKind> {
 }
 
 /// The privacy gate for one term: the kind of identifier it still looks like, if any. Its own
-/// verdict ([`identifier_kind`]) was worked out once, when it was first met.
+/// verdict ([`crate::rules::identifier_kind`]) was worked out once, when it was first met.
 fn term_residual(term: Term<'_>, names: &NameForms) -> Option<PiiKind> {
     term.identifier_kind().or_else(|| names.matches(term.as_str()))
 }
@@ -845,6 +864,61 @@ pub(crate) mod tests {
                 });
             }
         });
+    }
+
+    #[test]
+    fn keywords_looked_up_whole_count_as_if_cut_with_the_record() {
+        // NB: in unit tests the cache holds 64 entries, so it is emptied again and again.
+        let a = anonymizer();
+        let mut records = csl_records(300);
+        let tricky = [
+            "锂离子电池隔膜",
+            "王建国",
+            "张伟",
+            "中国科学院",
+            "联系电话13812345678",
+            "ｌｉｄａｒ＠ｅｘａｍｐｌｅ．ｃｏｍ",
+            "https://example.com/lidar",
+            "CN202310123456.X",
+            "",
+            "  ",
+            "C++ & C#",
+            "深度学习\r",
+            "Solid-State Batteries",
+            "3.5mm",
+            "激光加工",
+            "华科激光加工",
+            "华中科技大学",
+        ];
+        records.push(record(
+            "ACH-TRICKY",
+            Status::Open,
+            RecordBody::Achievement(Achievement {
+                title: "激光加工与锂离子电池隔膜".into(),
+                abstract_text: "研究激光加工工艺在锂离子电池隔膜制造中的应用。".into(),
+                keywords: tricky.iter().map(|k| k.to_string()).collect(),
+                institution: Some("华中科技大学".into()),
+                team: vec!["王建国".into()],
+                ..Default::default()
+            }),
+        ));
+        let (mut plain, mut named) = (0, 0);
+        for r in &records {
+            let names = NameForms::new(own_names(&r.body));
+            let keywords = match &r.body {
+                RecordBody::Achievement(x) => &x.keywords,
+                _ => unreachable!(),
+            };
+            for kw in keywords {
+                if names.occur_in(kw) { named += 1 } else { plain += 1 }
+            }
+            let whole = a.terms_of(&r.body, &names, |kw| names.occur_in(kw));
+            let cut = a.terms_of(&r.body, &names, |_| true);
+            assert_eq!(whole, cut, "{}", r.local_id.as_str());
+            // Twice, for the keywords the cache now knows.
+            assert_eq!(a.terms_of(&r.body, &names, |kw| names.occur_in(kw)), cut);
+        }
+        assert!(plain > 400 && named >= 3, "both paths taken: {plain} plain, {named} named");
     }
 
     #[test]

@@ -332,7 +332,7 @@ struct Detector {
     min_run: usize,
     /// A further necessary condition on the text, checked last.
     gate: Option<fn(&str) -> bool>,
-    /// The bits of the needles in [`Detectors::needles`].
+    /// The bits of its needles (see [`Detectors::starts`]).
     bits: u128,
     re: Regex,
     check: Check,
@@ -1202,6 +1202,11 @@ impl NameForms {
         }
         let t = fold_width(term).to_ascii_lowercase();
         self.forms.iter().find(|f| f.text == t).map(|f| f.kind)
+    }
+
+    /// Whether a form occurs in `text` (which [`scrub_with`] would then blank out).
+    pub(crate) fn occur_in(&self, text: &str) -> bool {
+        !self.forms.is_empty() && !self.find_in(&fold_width(text)).is_empty()
     }
 
     /// Every occurrence of every form in width-folded `text`.

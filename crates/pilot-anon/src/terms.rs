@@ -15,7 +15,9 @@ use jieba_rs::{Jieba, KeywordExtract, KeywordExtractConfig, Tag, TfIdf, Token};
 
 use pilot_model::{Summary, WeightedTerm};
 
-use crate::rules::{FastHash, PiiKind, fold_width, fold_width_cow, identifier_kind, is_han};
+use crate::rules::{
+    FastHash, NameForms, PiiKind, fold_width, fold_width_cow, identifier_kind, is_han, scrub_marked,
+};
 
 /// Weight multiplier for terms from a title.
 pub(crate) const TITLE_BOOST: f64 = 2.0;
@@ -376,8 +378,9 @@ struct Rank {
 /// Terms by text, and the terms each word jieba cuts yields, by word.
 ///
 /// NB: it only saves time: a word's terms are a pure function of the word (its tag is the
-/// dictionary's, or jieba's guess for a word it does not know, whatever surrounds it), and a
-/// term's idf and verdict are pure functions of its text; so output never depends on what is
+/// dictionary's, or jieba's guess for a word it does not know, whatever surrounds it), a
+/// keyword's terms of the keyword (see [`Vocabulary::keyword_terms`]), and a term's idf and
+/// verdict are pure functions of its text; so output never depends on what is
 /// cached, nor on hash order (the maps are only probed, never iterated). When it is full, it is
 /// emptied and fills again.
 #[derive(Default)]
@@ -396,6 +399,11 @@ struct Cache {
     /// Author keywords met whole, by their normalised text: the term they count as, or `None`
     /// if jieba takes them for a name (see [`Vocabulary::looks_like_name`]).
     wholes: HashMap<Box<str>, Option<TermId>, FastHash>,
+    /// Author keywords in which the record's own names do not occur, by their raw text: the
+    /// terms each yields, in the order [`walk`] hands them over (see
+    /// [`Vocabulary::keyword_terms`]), so that a keyword met before is neither scrubbed nor cut
+    /// again.
+    keywords: HashMap<Box<str>, Yield, FastHash>,
     ids: HashMap<Box<str>, TermId, FastHash>,
     words: WordTable,
     long_words: HashMap<Box<str>, Yield, FastHash>,
@@ -425,7 +433,7 @@ impl Cache {
     fn full(&self, more: usize) -> bool {
         self.ranks.len() + more > MEMO_CAPACITY
             || self.words.len() + self.long_words.len() + more > MEMO_CAPACITY
-            || self.wholes.len() + more > MEMO_CAPACITY
+            || self.wholes.len() + self.keywords.len() + more > MEMO_CAPACITY
             || self.spans.len() > 8 * MEMO_CAPACITY
     }
 
@@ -451,7 +459,20 @@ impl Cache {
     }
 
     fn insert_word(&mut self, word: &str, ids: &[TermId]) {
-        let y = match ids {
+        let y = self.yield_of(ids);
+        match Look::of(word) {
+            Look::Short(key) => self.words.insert(key, y),
+            Look::Long => {
+                self.long_words.insert(word.into(), y);
+            }
+            // Yields nothing, and is never looked up.
+            Look::Nothing => {}
+        }
+    }
+
+    /// `ids` as a [`Yield`], spilling to [`Cache::spans`] if there are more than two.
+    fn yield_of(&mut self, ids: &[TermId]) -> Yield {
+        match ids {
             [] => Yield([Yield::NONE; 2]),
             [a] => Yield([*a, Yield::NONE]),
             [a, b] => Yield([*a, *b]),
@@ -461,14 +482,6 @@ impl Cache {
                 self.spans.extend_from_slice(more);
                 Yield([start, TermId(Yield::SPAN | len.expect("fewer than 2³¹ terms a word"))])
             }
-        };
-        match Look::of(word) {
-            Look::Short(key) => self.words.insert(key, y),
-            Look::Long => {
-                self.long_words.insert(word.into(), y);
-            }
-            // Yields nothing, and is never looked up.
-            Look::Nothing => {}
         }
     }
 }
@@ -500,6 +513,8 @@ struct Fresh<'t> {
     infos: HashMap<String, TermInfo, FastHash>,
     /// Whole keywords, and whether they look like a name.
     wholes: HashMap<String, bool, FastHash>,
+    /// Keywords looked up whole, and their terms (see [`Vocabulary::keyword_terms`]).
+    keywords: HashMap<&'t str, Vec<String>, FastHash>,
 }
 
 /// The terms of some [`Part`]s, counted, with the cache that says what each is.
@@ -663,7 +678,9 @@ impl Vocabulary {
             .collect()
     }
 
-    /// Counts the normalised, filtered terms of `parts` and hands them to `then`.
+    /// Counts the normalised, filtered terms of `parts`, then those of the author `keywords`
+    /// (raw, and free of the record's own names: see [`Vocabulary::keyword_terms`]), and hands
+    /// them to `then`.
     ///
     /// A word yields the terms [`Vocabulary::word_terms`] gives it under its tag: none if jieba
     /// tags it as the name of a person or organisation (see [`Vocabulary::is_name`]), else its
@@ -676,12 +693,18 @@ impl Vocabulary {
     /// cut (tagging costs half as much again), and each word's terms are worked out, with its
     /// tag, the first time it is met and remembered (see [`Cache`]). Most records have only
     /// words met before and are counted under the read lock alone.
-    pub(crate) fn count<R>(&self, parts: &[Part<'_>], then: impl FnOnce(Counted<'_>) -> R) -> R {
+    pub(crate) fn count<'t, R>(
+        &self,
+        parts: &[Part<'t>],
+        keywords: &[&'t str],
+        then: impl FnOnce(Counted<'_>) -> R,
+    ) -> R {
         self.known(
             parts,
+            keywords,
             |cache| {
                 let mut counts = TermCounts::default();
-                walk(cache, parts, |id, boost| {
+                walk(cache, parts, keywords, |id, boost| {
                     counts.add(id, boost, || cache.ranks[id.0 as usize].idf);
                 })?;
                 Some(counts)
@@ -696,9 +719,10 @@ impl Vocabulary {
         let parts = [self.cut(text, TEXT_BOOST, None)];
         self.known(
             &parts,
+            &[],
             |cache| {
                 let mut ids = Vec::new();
-                walk(cache, &parts, |id, _| ids.push(id))?;
+                walk(cache, &parts, &[], |id, _| ids.push(id))?;
                 Some(ids)
             },
             |cache, ids| ids.into_iter().map(|id| cache.term(id).as_str().to_owned()).collect(),
@@ -708,9 +732,10 @@ impl Vocabulary {
     /// Runs `attempt` under the read lock, and if it finds a word missing (`None`), learns
     /// what `parts` lack and runs it again under the write lock, where it cannot miss; then
     /// hands its answer to `then` under the same lock.
-    fn known<T, R>(
+    fn known<'t, T, R>(
         &self,
-        parts: &[Part<'_>],
+        parts: &[Part<'t>],
+        keywords: &[&'t str],
         mut attempt: impl FnMut(&Cache) -> Option<T>,
         then: impl FnOnce(&Cache, T) -> R,
     ) -> R {
@@ -720,16 +745,16 @@ impl Vocabulary {
                 return then(&cache, t);
             }
         }
-        let fresh = self.learn(parts);
+        let fresh = self.learn(parts, keywords);
         let mut cache = self.write_cache();
-        self.store(&mut cache, parts, fresh);
+        self.store(&mut cache, parts, keywords, fresh);
         let t = attempt(&cache).expect("the cache knows every word of the parts it just stored");
         then(&cache, t)
     }
 
     /// Works out, outside any lock, the terms of the words of `parts` the cache lacks.
-    fn learn<'t>(&self, parts: &[Part<'t>]) -> Fresh<'t> {
-        let (words, wholes) = missing(&self.read_cache(), parts);
+    fn learn<'t>(&self, parts: &[Part<'t>], keywords: &[&'t str]) -> Fresh<'t> {
+        let (words, wholes, kws) = missing(&self.read_cache(), parts, keywords);
         let mut fresh = Fresh::default();
         let mut tags = vec![None; parts.len()];
         for (p, i) in words {
@@ -740,9 +765,13 @@ impl Vocabulary {
             let whole = parts[p].whole.as_deref().unwrap_or_default();
             fresh.wholes.insert(whole.to_owned(), self.looks_like_name(whole));
         }
+        for k in kws {
+            fresh.keywords.insert(keywords[k], self.keyword_terms(keywords[k]));
+        }
         let texts: Vec<&str> = fresh
             .words
             .values()
+            .chain(fresh.keywords.values())
             .flatten()
             .map(String::as_str)
             .chain(fresh.wholes.iter().filter(|(_, name)| !**name).map(|(w, _)| w.as_str()))
@@ -760,11 +789,17 @@ impl Vocabulary {
 
     /// Stores in `cache` every word and whole keyword of `parts` it lacks, from `fresh` or
     /// worked out now (if the cache was emptied since `fresh` was).
-    fn store<'t>(&self, cache: &mut Cache, parts: &[Part<'t>], mut fresh: Fresh<'t>) {
-        let (mut words, mut wholes) = missing(cache, parts);
-        if cache.full(words.len() + wholes.len()) {
+    fn store<'t>(
+        &self,
+        cache: &mut Cache,
+        parts: &[Part<'t>],
+        keywords: &[&'t str],
+        mut fresh: Fresh<'t>,
+    ) {
+        let (mut words, mut wholes, mut kws) = missing(cache, parts, keywords);
+        if cache.full(words.len() + wholes.len() + kws.len()) {
             *cache = Cache::default();
-            (words, wholes) = missing(cache, parts);
+            (words, wholes, kws) = missing(cache, parts, keywords);
         }
         let mut intern = |cache: &mut Cache, text: &str| {
             cache.intern(text, || fresh.infos.remove(text).unwrap_or_else(|| self.term_info(text)))
@@ -788,6 +823,45 @@ impl Vocabulary {
             let id = (!name).then(|| intern(cache, whole));
             cache.wholes.insert(whole.into(), id);
         }
+        for k in kws {
+            let keyword = keywords[k];
+            let terms = match fresh.keywords.remove(keyword) {
+                Some(terms) => terms,
+                None => self.keyword_terms(keyword),
+            };
+            let ids: Vec<TermId> = terms.iter().map(|t| intern(cache, t)).collect();
+            let y = cache.yield_of(&ids);
+            cache.keywords.insert(keyword.into(), y);
+        }
+    }
+
+    /// The terms an author keyword in which the record's own names do not occur yields, in the
+    /// order [`walk`] would hand them over had it been cut with the record's other keywords
+    /// (see [`Vocabulary::cut_joined`]): its whole normalised text (unless the scrub removed
+    /// part of it, or jieba takes it for a name), then the terms of its words but that one.
+    ///
+    /// NB: a pure function of the keyword: the scrub of a text in which no name occurs does
+    /// not depend on the names, and what a word yields depends on the word alone.
+    fn keyword_terms(&self, keyword: &str) -> Vec<String> {
+        let (clean, removed) = scrub_marked(keyword, &NameForms::default());
+        let whole = normalize_keyword(keyword)
+            .filter(|w| !removed || normalize_keyword(&clean).as_deref() == Some(w.as_str()))
+            .filter(|w| !self.looks_like_name(w));
+        let part = self.cut(&clean, KEYWORD_BOOST, None);
+        let mut tags = None;
+        let mut out: Vec<String> = whole.iter().cloned().collect();
+        for (i, look) in part.looks.iter().enumerate() {
+            // NB: as [`Cache::word`]: a word of one character yields nothing.
+            if matches!(look, Look::Nothing) {
+                continue;
+            }
+            out.extend(
+                self.word_yield(&part, i, &mut tags)
+                    .into_iter()
+                    .filter(|t| Some(t) != whole.as_ref()),
+            );
+        }
+        out
     }
 
     /// What a term's text says about it.
@@ -1022,9 +1096,14 @@ pub(crate) fn normalize_keyword(kw: &str) -> Option<String> {
     (clean && passes_filters(&t)).then_some(t)
 }
 
-/// Hands every term of `parts` to `sink` in text order, with its boost, from what `cache`
-/// knows; `None` (after handing some over) if it lacks a word or a whole keyword.
-fn walk(cache: &Cache, parts: &[Part<'_>], mut sink: impl FnMut(TermId, f64)) -> Option<()> {
+/// Hands every term of `parts`, then of `keywords`, to `sink` in text order, with its boost,
+/// from what `cache` knows; `None` (after handing some over) if it lacks a word or a keyword.
+fn walk(
+    cache: &Cache,
+    parts: &[Part<'_>],
+    keywords: &[&str],
+    mut sink: impl FnMut(TermId, f64),
+) -> Option<()> {
     for part in parts {
         let whole = match &part.whole {
             Some(w) => *cache.wholes.get(w.as_str())?,
@@ -1050,12 +1129,21 @@ fn walk(cache: &Cache, parts: &[Part<'_>], mut sink: impl FnMut(TermId, f64)) ->
             }
         }
     }
+    for keyword in keywords {
+        for &id in cache.keywords.get(*keyword)?.ids(&cache.spans) {
+            sink(id, KEYWORD_BOOST);
+        }
+    }
     Some(())
 }
 
-/// The words of `parts` that `cache` lacks, each once, as (part, token) indices, and the parts
-/// whose whole keyword it lacks.
-fn missing(cache: &Cache, parts: &[Part<'_>]) -> (Vec<(usize, usize)>, Vec<usize>) {
+/// The words of `parts` that `cache` lacks, each once, as (part, token) indices, the parts
+/// whose whole keyword it lacks, and the indices of the `keywords` it lacks, each once.
+fn missing(
+    cache: &Cache,
+    parts: &[Part<'_>],
+    keywords: &[&str],
+) -> (Vec<(usize, usize)>, Vec<usize>, Vec<usize>) {
     let mut seen: HashSet<&str, FastHash> = HashSet::default();
     let mut words = Vec::new();
     let mut wholes = Vec::new();
@@ -1069,7 +1157,11 @@ fn missing(cache: &Cache, parts: &[Part<'_>]) -> (Vec<(usize, usize)>, Vec<usize
             }
         }
     }
-    (words, wholes)
+    let mut seen: HashSet<&str, FastHash> = HashSet::default();
+    let kws = (0..keywords.len())
+        .filter(|k| !cache.keywords.contains_key(keywords[*k]) && seen.insert(keywords[*k]))
+        .collect();
+    (words, wholes, kws)
 }
 
 /// Boosted term frequencies of one record or query, in the order terms were first counted.
