@@ -21,7 +21,7 @@ use crate::NodeSecret;
 use crate::rules::identifier_kind;
 use crate::rules::{NameClass, NameForms, PiiKind, scrub_marked, scrub_with};
 use crate::terms::{
-    KEYWORD_BOOST, TEXT_BOOST, TITLE_BOOST, Term, Vocabulary, normalize_keyword, weighted_terms,
+    KEYWORD_BOOST, TEXT_BOOST, TITLE_BOOST, Term, Vocabulary, weighted_terms, whole_keyword,
 };
 
 /// Domain separation for pseudonyms, so the node secret can key other HMACs later.
@@ -287,11 +287,9 @@ impl Anonymizer {
         let mut pieces = Vec::with_capacity(named.len());
         for kw in named {
             // A keyword counts whole (as its author meant it, e.g. 锂离子电池隔膜) and by its
-            // segments, so it also meets texts that use its parts. It counts whole only if the
-            // scrub removed nothing from it and jieba does not take it for a name.
+            // segments, so it also meets texts that use its parts (see [`whole_keyword`]).
             let (clean, removed) = scrub_marked(kw, names);
-            let whole = normalize_keyword(kw)
-                .filter(|w| !removed || normalize_keyword(&clean).as_deref() == Some(w.as_str()));
+            let whole = whole_keyword(kw, &clean, removed);
             if !joined.is_empty() {
                 joined.push(' ');
             }
@@ -889,6 +887,8 @@ pub(crate) mod tests {
             "激光加工",
             "华科激光加工",
             "华中科技大学",
+            "ASP.NET",
+            "华科ASP.NET",
         ];
         records.push(record(
             "ACH-TRICKY",
@@ -919,6 +919,31 @@ pub(crate) mod tests {
             assert_eq!(a.terms_of(&r.body, &names, |kw| names.occur_in(kw)), cut);
         }
         assert!(plain > 400 && named >= 3, "both paths taken: {plain} plain, {named} named");
+    }
+
+    #[test]
+    fn a_keyword_shaped_like_a_domain_only_once_lowercased_counts_by_its_words() {
+        // NB: the scrub takes ASP.NET for a word (its capitals), but asp.net has a domain's
+        // shape: counted whole, it held the whole record back as a residual identifier.
+        let r = record(
+            "ach-000043",
+            Status::Open,
+            RecordBody::Achievement(Achievement {
+                title: "经编企业生产管理系统开发".into(),
+                abstract_text:
+                    "基于B/S结构设计经编企业生产管理系统，采用数据库技术实现车间信息共享。".into(),
+                keywords: ["ASP.NET", "Socket.IO", "ADO.Net", "生产管理"].map(String::from).into(),
+                ..Default::default()
+            }),
+        );
+        let Outcome::Share(s) = anonymizer().anonymize(&r, TODAY) else {
+            panic!("a record with technical keywords is shared")
+        };
+        let terms: Vec<&str> = s.terms.iter().map(|t| t.term.as_str()).collect();
+        for t in ["asp", "net", "socket", "ado", "生产管理"] {
+            assert!(terms.contains(&t), "{t} in {terms:?}");
+        }
+        assert!(terms.iter().all(|t| identifier_kind(t).is_none()), "{terms:?}");
     }
 
     #[test]

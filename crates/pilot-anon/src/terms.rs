@@ -844,9 +844,7 @@ impl Vocabulary {
     /// not depend on the names, and what a word yields depends on the word alone.
     fn keyword_terms(&self, keyword: &str) -> Vec<String> {
         let (clean, removed) = scrub_marked(keyword, &NameForms::default());
-        let whole = normalize_keyword(keyword)
-            .filter(|w| !removed || normalize_keyword(&clean).as_deref() == Some(w.as_str()))
-            .filter(|w| !self.looks_like_name(w));
+        let whole = whole_keyword(keyword, &clean, removed).filter(|w| !self.looks_like_name(w));
         let part = self.cut(&clean, KEYWORD_BOOST, None);
         let mut tags = None;
         let mut out: Vec<String> = whole.iter().cloned().collect();
@@ -1081,9 +1079,23 @@ fn is_measurement(t: &str) -> bool {
         && (is_stop_word(unit) || matches!(unit, "h" | "s" | "ms" | "us" | "v" | "w" | "a" | "c"))
 }
 
+/// The term an author keyword counts as whole, besides the terms of its words: its normalised
+/// text (see [`normalize_keyword`]), unless the scrub removed part of it (`clean` is the keyword
+/// scrubbed, `removed` whether anything was) or that text looks like an identifier on its own.
+/// (Jieba may yet take it for a name: see [`Vocabulary::looks_like_name`].)
+///
+/// NB: the scrub takes `ASP.NET` or `Socket.IO` for words, not domains, because of their
+/// capitals; lowercased they look like domains, and the privacy gate would hold the whole record
+/// back for a term that says nothing private. Such a keyword counts by its words alone.
+pub(crate) fn whole_keyword(keyword: &str, clean: &str, removed: bool) -> Option<String> {
+    normalize_keyword(keyword)
+        .filter(|w| !removed || normalize_keyword(clean).as_deref() == Some(w.as_str()))
+        .filter(|w| identifier_kind(w).is_none())
+}
+
 /// Normalises an author keyword as a whole term: width-folded, trimmed, ASCII lowercased,
 /// inner whitespace collapsed; `None` if it fails the term filters.
-pub(crate) fn normalize_keyword(kw: &str) -> Option<String> {
+fn normalize_keyword(kw: &str) -> Option<String> {
     // Most keywords are Han characters alone, which nothing here changes.
     if kw.chars().all(is_han) {
         return passes_filters(kw).then(|| kw.to_owned());
