@@ -24,6 +24,10 @@ use crate::terms::{
     KEYWORD_BOOST, TEXT_BOOST, TITLE_BOOST, Term, Vocabulary, weighted_terms, whole_keyword,
 };
 
+/// Longest author keyword (in bytes) looked up whole in the vocabulary's cache, which holds
+/// every such keyword it meets: 32 Han characters.
+const MAX_WHOLE_LOOKUP: usize = 96;
+
 /// Domain separation for pseudonyms, so the node secret can key other HMACs later.
 const PSEUDONYM_CONTEXT: &[u8] = b"pilotnet/v1/pseudonym\0";
 
@@ -253,16 +257,16 @@ impl Anonymizer {
         body: &RecordBody,
         names: &NameForms,
     ) -> Result<Vec<WeightedTerm>, PiiKind> {
-        self.terms_of(body, names, |kw| names.occur_in(kw))
+        self.terms_of(body, names, |kw| kw.len() > MAX_WHOLE_LOOKUP || names.occur_in(kw))
     }
 
-    /// [`Anonymizer::record_terms`], where the keywords `named` picks are scrubbed of the names
-    /// and cut with the record, and the others are looked up whole.
+    /// [`Anonymizer::record_terms`], where the keywords `with_record` picks are scrubbed of the
+    /// names and cut with the record, and the others are looked up whole.
     fn terms_of(
         &self,
         body: &RecordBody,
         names: &NameForms,
-        named: impl Fn(&str) -> bool,
+        with_record: impl Fn(&str) -> bool,
     ) -> Result<Vec<WeightedTerm>, PiiKind> {
         // NB: only technical text: never names, contacts, addresses, institutions, an expert's
         // rank or availability.
@@ -278,14 +282,15 @@ impl Anonymizer {
         let scrubbed: Vec<(String, f64)> =
             texts.into_iter().map(|(text, boost)| (scrub_with(text, names), boost)).collect();
         // A keyword in which none of the record's names occurs yields what it yields in any
-        // record, and is looked up whole (see [`Vocabulary::count`]); the others are scrubbed
-        // of the names and cut with one call, joined (see [`Vocabulary::cut_joined`]).
-        let (named, plain): (Vec<&String>, Vec<&String>) =
-            keywords.iter().partition(|kw| named(kw));
+        // record, and is looked up whole (see [`Vocabulary::count`]); the others (and the
+        // rare long ones, which are not worth their room in the cache) are scrubbed of the
+        // names and cut with one call, joined (see [`Vocabulary::cut_joined`]).
+        let (cut, plain): (Vec<&String>, Vec<&String>) =
+            keywords.iter().partition(|kw| with_record(kw));
         let plain: Vec<&str> = plain.into_iter().map(String::as_str).collect();
         let mut joined = String::new();
-        let mut pieces = Vec::with_capacity(named.len());
-        for kw in named {
+        let mut pieces = Vec::with_capacity(cut.len());
+        for kw in cut {
             // A keyword counts whole (as its author meant it, e.g. 锂离子电池隔膜) and by its
             // segments, so it also meets texts that use its parts (see [`whole_keyword`]).
             let (clean, removed) = scrub_marked(kw, names);
