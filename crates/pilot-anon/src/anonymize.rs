@@ -285,6 +285,8 @@ impl Anonymizer {
         // record, and is looked up whole (see [`Vocabulary::count`]); the others (and the
         // rare long ones, which are not worth their room in the cache) are scrubbed of the
         // names and cut with one call, joined (see [`Vocabulary::cut_joined`]).
+        // NB: so the keywords are counted in another order than the record lists them, which
+        // changes no weight: each counts after the texts and adds the same boost.
         let (cut, plain): (Vec<&String>, Vec<&String>) =
             keywords.iter().partition(|kw| with_record(kw));
         let plain: Vec<&str> = plain.into_iter().map(String::as_str).collect();
