@@ -26,7 +26,7 @@ use crate::terms::{
 
 /// Longest author keyword (in bytes) looked up whole in the vocabulary's cache, which holds
 /// every such keyword it meets: 32 Han characters.
-const MAX_WHOLE_LOOKUP: usize = 96;
+pub(crate) const MAX_WHOLE_LOOKUP: usize = 96;
 
 /// Domain separation for pseudonyms, so the node secret can key other HMACs later.
 const PSEUDONYM_CONTEXT: &[u8] = b"pilotnet/v1/pseudonym\0";

@@ -123,6 +123,17 @@ const MEMO_CAPACITY: usize = 1 << 18;
 #[cfg(test)]
 const MEMO_CAPACITY: usize = 1 << 6;
 
+/// Most bytes of words the [`Cache`] keeps as strings (the words it cannot key inline, see
+/// [`WordKey`]). Every other key it holds is short (terms and whole keywords pass
+/// [`passes_filters`], keywords looked up whole are at most
+/// [`MAX_WHOLE_LOOKUP`](crate::anonymize::MAX_WHOLE_LOOKUP) bytes), but jieba
+/// cuts a run of ASCII letters and digits as one word, however long: without this bound, texts
+/// of long distinct runs would fill [`MEMO_CAPACITY`] entries of up to a text's length each.
+#[cfg(not(test))]
+const LONG_WORD_BYTES: usize = 64 << 20;
+#[cfg(test)]
+const LONG_WORD_BYTES: usize = 16 << 10;
+
 /// A term's place in the [`Cache`] that interned it, and meaningless in any other: a full cache
 /// is emptied and hands ids out again, so ids never outlive the lock guard they were read under.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
@@ -407,6 +418,8 @@ struct Cache {
     ids: HashMap<Box<str>, TermId, FastHash>,
     words: WordTable,
     long_words: HashMap<Box<str>, Yield, FastHash>,
+    /// The bytes of the keys of [`Cache::long_words`].
+    long_bytes: usize,
     /// The terms of words that yield more than two.
     spans: Vec<TermId>,
 }
@@ -426,12 +439,14 @@ impl Cache {
         Term { cache: self, id }
     }
 
-    /// Whether adding `more` words or terms would pass [`MEMO_CAPACITY`].
+    /// Whether adding `more` words or terms, `more_bytes` of them long words, would pass
+    /// [`MEMO_CAPACITY`] or [`LONG_WORD_BYTES`].
     ///
     /// NB: a cache emptied for one record then takes all of that record's words, however many:
     /// ids stay below [`Yield::SPAN`] as long as a record has fewer than 2³¹ words.
-    fn full(&self, more: usize) -> bool {
-        self.ranks.len() + more > MEMO_CAPACITY
+    fn full(&self, more: usize, more_bytes: usize) -> bool {
+        self.long_bytes + more_bytes > LONG_WORD_BYTES
+            || self.ranks.len() + more > MEMO_CAPACITY
             || self.words.len() + self.long_words.len() + more > MEMO_CAPACITY
             || self.wholes.len() + self.keywords.len() + more > MEMO_CAPACITY
             || self.spans.len() > 8 * MEMO_CAPACITY
@@ -463,7 +478,9 @@ impl Cache {
         match Look::of(word) {
             Look::Short(key) => self.words.insert(key, y),
             Look::Long => {
-                self.long_words.insert(word.into(), y);
+                if self.long_words.insert(word.into(), y).is_none() {
+                    self.long_bytes += word.len();
+                }
             }
             // Yields nothing, and is never looked up.
             Look::Nothing => {}
@@ -797,7 +814,12 @@ impl Vocabulary {
         mut fresh: Fresh<'t>,
     ) {
         let (mut words, mut wholes, mut kws) = missing(cache, parts, keywords);
-        if cache.full(words.len() + wholes.len() + kws.len()) {
+        let long_bytes: usize = words
+            .iter()
+            .filter(|(p, i)| matches!(parts[*p].looks[*i], Look::Long))
+            .map(|(p, i)| parts[*p].tokens[*i].word.len())
+            .sum();
+        if cache.full(words.len() + wholes.len() + kws.len(), long_bytes) {
             *cache = Cache::default();
             (words, wholes, kws) = missing(cache, parts, keywords);
         }
@@ -1310,6 +1332,35 @@ mod tests {
         let mut v = Vec::new();
         normalize_token(raw, &mut v);
         v
+    }
+
+    #[test]
+    fn long_words_never_hold_the_cache_past_its_byte_bound() {
+        let vocab = Vocabulary::new();
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut letter = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            char::from(b'a' + (state % 26) as u8)
+        };
+        // Forty texts, each with a run of 3,000 letters of its own: 120 KB of long words,
+        // against a bound of 16 KiB in unit tests (few enough entries that the entry bound
+        // alone would never empty the cache).
+        for n in 0..40 {
+            let run: String = (0..3_000).map(|_| letter()).collect();
+            let text = format!("石墨烯复合材料{run}的制备与表征研究");
+            let terms = vocab.segment(&text);
+            assert!(terms.iter().any(|t| t == "复合材料"), "text {n}: {terms:?}");
+            let cache = vocab.read_cache();
+            assert!(
+                cache.long_words.contains_key(run.as_str()),
+                "text {n}: jieba cuts the run as one word, which the cache holds for the record"
+            );
+            let held: usize = cache.long_words.keys().map(|k| k.len()).sum();
+            assert_eq!(cache.long_bytes, held, "text {n}");
+            assert!(held <= LONG_WORD_BYTES, "text {n}: {held} bytes of long words cached");
+        }
     }
 
     #[test]
