@@ -22,8 +22,8 @@ pub use digest::{BUCKETS, BucketDigests, Digest};
 pub use error::{Error, Result};
 pub use ids::{LocalId, Pseudonym, Seq};
 pub use record::{
-    Achievement, Date, Demand, Expert, MAX_TEXT_CHARS, MAX_TITLE_CHARS, Record, RecordBody,
-    UnixMillis,
+    Achievement, Date, Demand, Expert, MAX_LIST_ITEMS, MAX_SHORT_CHARS, MAX_TEXT_CHARS,
+    MAX_TITLE_CHARS, Record, RecordBody, UnixMillis,
 };
 pub use region::{CityCode, PILOT_CITIES, PilotCity};
 pub use summary::{BudgetBucket, Summary, SummaryKey, Tombstone, WeightedTerm, YearMonth};

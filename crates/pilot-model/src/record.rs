@@ -242,6 +242,11 @@ pub enum RecordBody {
 pub const MAX_TITLE_CHARS: usize = 200;
 /// Longest accepted main text, in characters.
 pub const MAX_TEXT_CHARS: usize = 20_000;
+/// Longest accepted short text, in characters: a name, an institution, an address, a rank, a
+/// keyword, a team member, a patent number.
+pub const MAX_SHORT_CHARS: usize = 200;
+/// Most entries accepted in a list field (keywords, team members, patent numbers).
+pub const MAX_LIST_ITEMS: usize = 100;
 
 fn required(field: &'static str, value: &str, max: usize) -> Result<()> {
     if value.trim().is_empty() {
@@ -250,6 +255,39 @@ fn required(field: &'static str, value: &str, max: usize) -> Result<()> {
     let n = value.chars().count();
     if n > max {
         return Err(Error::invalid(field, format!("{n} characters, at most {max} allowed")));
+    }
+    Ok(())
+}
+
+/// Checks an optional short text's length.
+fn short(field: &'static str, value: &Option<String>) -> Result<()> {
+    let n = value.as_deref().map_or(0, |v| v.chars().count());
+    if n > MAX_SHORT_CHARS {
+        return Err(Error::invalid(
+            field,
+            format!("{n} characters, at most {MAX_SHORT_CHARS} allowed"),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a list field: at most [`MAX_LIST_ITEMS`] entries of at most [`MAX_SHORT_CHARS`]
+/// characters each (entries are numbered from 1, as staff count them in a cell).
+fn short_list(field: &'static str, items: &[String]) -> Result<()> {
+    if items.len() > MAX_LIST_ITEMS {
+        return Err(Error::invalid(
+            field,
+            format!("{} entries, at most {MAX_LIST_ITEMS} allowed", items.len()),
+        ));
+    }
+    for (i, item) in items.iter().enumerate() {
+        let n = item.chars().count();
+        if n > MAX_SHORT_CHARS {
+            return Err(Error::invalid(
+                field,
+                format!("entry {} has {n} characters, at most {MAX_SHORT_CHARS} allowed", i + 1),
+            ));
+        }
     }
     Ok(())
 }
@@ -331,12 +369,21 @@ impl RecordBody {
             RecordBody::Demand(d) => {
                 required("title", &d.title, MAX_TITLE_CHARS)?;
                 required("description", &d.description, MAX_TEXT_CHARS)?;
+                short("enterprise_name", &d.enterprise_name)?;
+                short("credit_code", &d.credit_code)?;
+                short("contact_name", &d.contact_name)?;
+                short("address", &d.address)?;
                 check_phone("phone", &d.phone)?;
                 check_email("email", &d.email)?;
             }
             RecordBody::Achievement(a) => {
                 required("title", &a.title, MAX_TITLE_CHARS)?;
                 required("abstract", &a.abstract_text, MAX_TEXT_CHARS)?;
+                short("institution", &a.institution)?;
+                short_list("team", &a.team)?;
+                short("contact_name", &a.contact_name)?;
+                short_list("patent_numbers", &a.patent_numbers)?;
+                short_list("keywords", &a.keywords)?;
                 check_phone("phone", &a.phone)?;
                 check_email("email", &a.email)?;
                 if let (Some(lo), Some(hi)) = (a.price_min_cny, a.price_max_cny)
@@ -351,6 +398,11 @@ impl RecordBody {
             RecordBody::Expert(e) => {
                 required("name", &e.name, MAX_TITLE_CHARS)?;
                 required("summary", &e.summary, MAX_TEXT_CHARS)?;
+                short("institution", &e.institution)?;
+                short("rank", &e.rank)?;
+                short("id_number", &e.id_number)?;
+                short_list("keywords", &e.keywords)?;
+                short("availability", &e.availability)?;
                 check_phone("phone", &e.phone)?;
                 check_email("email", &e.email)?;
             }
@@ -412,6 +464,49 @@ mod tests {
             ..Default::default()
         });
         assert!(body.validate().is_ok());
+    }
+
+    #[test]
+    fn short_fields_and_lists_are_bounded_with_the_field_named() {
+        let achievement = |keywords: Vec<String>, team: Vec<String>| {
+            RecordBody::Achievement(Achievement {
+                title: "锂电池隔膜".into(),
+                abstract_text: "一种耐高温的锂电池隔膜。".into(),
+                keywords,
+                team,
+                ..Default::default()
+            })
+        };
+        let at_most = "隔".repeat(MAX_SHORT_CHARS);
+        let over = "隔".repeat(MAX_SHORT_CHARS + 1);
+        // At the bounds: accepted.
+        assert!(achievement(vec![at_most.clone(); MAX_LIST_ITEMS], vec![]).validate().is_ok());
+        // One character or one entry past them: refused, with the field and the entry named.
+        let e = achievement(vec!["隔膜".into(), over.clone()], vec![]).validate().unwrap_err();
+        assert_eq!(e.field(), "keywords");
+        assert_eq!(
+            e.to_string(),
+            "invalid keywords: entry 2 has 201 characters, at most 200 allowed"
+        );
+        let e =
+            achievement(vec!["隔膜".into(); MAX_LIST_ITEMS + 1], vec![]).validate().unwrap_err();
+        assert_eq!(e.to_string(), "invalid keywords: 101 entries, at most 100 allowed");
+        let e = achievement(vec![], vec![over.clone()]).validate().unwrap_err();
+        assert_eq!(e.field(), "team");
+        let expert = RecordBody::Expert(Expert {
+            name: "王建国".into(),
+            summary: "锂电池隔膜".into(),
+            institution: Some(over.clone()),
+            ..Default::default()
+        });
+        assert_eq!(expert.validate().unwrap_err().field(), "institution");
+        let demand = RecordBody::Demand(Demand {
+            title: "隔膜".into(),
+            description: "需要耐高温隔膜".into(),
+            address: Some(over),
+            ..Default::default()
+        });
+        assert_eq!(demand.validate().unwrap_err().field(), "address");
     }
 
     #[test]
