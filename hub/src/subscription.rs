@@ -401,6 +401,16 @@ mod tests {
         Matcher::rebuild(all)
     }
 
+    /// The test federation, Xianning's subscription to 3 matches a record, and its node's view
+    /// after the first (whole) list.
+    fn started() -> (Matcher, Subscription, View) {
+        let m = matcher();
+        let mut sub = Subscription::new(xianning(), 3, false);
+        let mut view = View::default();
+        view.apply(sub.full_round(&m).unwrap());
+        (m, sub, view)
+    }
+
     /// What a node holds, by record: the whole list, then updates applied.
     #[derive(Debug, Default, PartialEq)]
     struct View(BTreeMap<String, Vec<pb::Match>>);
@@ -552,10 +562,7 @@ mod tests {
 
     #[test]
     fn a_subscription_the_journal_left_behind_recomputes_everything() {
-        let m = matcher();
-        let mut sub = Subscription::new(xianning(), 3, false);
-        let mut view = View::default();
-        view.apply(sub.full_round(&m).unwrap());
+        let (m, mut sub, mut view) = started();
         let head = m.journal_head();
         // More changes than the journal keeps (64 in tests), one at a time.
         for i in 0..100 {
@@ -575,10 +582,7 @@ mod tests {
         // Random churn on both sides, a round after each few changes: every record an update
         // names holds exactly what the hub computes at that moment, no record keeps a
         // counterpart that left, and the view stays close to exact throughout.
-        let m = matcher();
-        let mut sub = Subscription::new(xianning(), 3, false);
-        let mut view = View::default();
-        view.apply(sub.full_round(&m).unwrap());
+        let (m, mut sub, mut view) = started();
         let mut seed = 0x5eed_u64;
         let mut next = move || {
             seed ^= seed << 13;
@@ -641,10 +645,7 @@ mod tests {
 
     #[test]
     fn a_full_round_resends_only_what_moved_beyond_drift() {
-        let m = matcher();
-        let mut sub = Subscription::new(xianning(), 3, false);
-        let mut view = View::default();
-        view.apply(sub.full_round(&m).unwrap());
+        let (m, mut sub, mut view) = started();
         let unrelated = |i: u32| {
             let terms = [(format!("elsewhere{i}"), 1.0), ("elsewhere".to_owned(), 0.7)];
             summary(QUANZHOU, 7000 + i, Kind::Achievement, &terms)
