@@ -252,23 +252,19 @@ fn required(field: &'static str, value: &str, max: usize) -> Result<()> {
     if value.trim().is_empty() {
         return Err(Error::MissingField { field });
     }
+    too_long(value, max).map_or(Ok(()), |reason| Err(Error::invalid(field, reason)))
+}
+
+/// What is wrong with a text longer than `max` characters, if it is.
+fn too_long(value: &str, max: usize) -> Option<String> {
     let n = value.chars().count();
-    if n > max {
-        return Err(Error::invalid(field, format!("{n} characters, at most {max} allowed")));
-    }
-    Ok(())
+    (n > max).then(|| format!("{n} characters, at most {max} allowed"))
 }
 
 /// Checks an optional short text's length.
 fn short(field: &'static str, value: &Option<String>) -> Result<()> {
-    let n = value.as_deref().map_or(0, |v| v.chars().count());
-    if n > MAX_SHORT_CHARS {
-        return Err(Error::invalid(
-            field,
-            format!("{n} characters, at most {MAX_SHORT_CHARS} allowed"),
-        ));
-    }
-    Ok(())
+    let reason = too_long(value.as_deref().unwrap_or_default(), MAX_SHORT_CHARS);
+    reason.map_or(Ok(()), |reason| Err(Error::invalid(field, reason)))
 }
 
 /// Checks a list field: at most [`MAX_LIST_ITEMS`] entries of at most [`MAX_SHORT_CHARS`]
@@ -281,12 +277,8 @@ fn short_list(field: &'static str, items: &[String]) -> Result<()> {
         ));
     }
     for (i, item) in items.iter().enumerate() {
-        let n = item.chars().count();
-        if n > MAX_SHORT_CHARS {
-            return Err(Error::invalid(
-                field,
-                format!("entry {} has {n} characters, at most {MAX_SHORT_CHARS} allowed", i + 1),
-            ));
+        if let Some(reason) = too_long(item, MAX_SHORT_CHARS) {
+            return Err(Error::invalid(field, format!("entry {} has {reason}", i + 1)));
         }
     }
     Ok(())
