@@ -1196,12 +1196,12 @@ impl NameForms {
     }
 
     /// The kind of the form `term` equals, if it equals one (ASCII compared case-insensitively).
+    ///
+    /// NB: compares character by character, folding `term` as it goes, rather than folding a
+    /// copy: it is asked about every term of every record, and most forms differ at once.
     pub(crate) fn matches(&self, term: &str) -> Option<PiiKind> {
-        if self.forms.is_empty() {
-            return None;
-        }
-        let t = fold_width(term).to_ascii_lowercase();
-        self.forms.iter().find(|f| f.text == t).map(|f| f.kind)
+        let folded = || term.chars().map(|c| fold_char(c).to_ascii_lowercase());
+        self.forms.iter().find(|f| f.text.chars().eq(folded())).map(|f| f.kind)
     }
 
     /// Whether a form occurs in `text` (which [`scrub_with`] would then blank out).
@@ -1724,8 +1724,15 @@ mod tests {
             ("王建国", NameClass::Auto),
         ]);
         assert_eq!(forms.matches("hust"), Some(PiiKind::OrgName));
+        assert_eq!(forms.matches("HUST"), Some(PiiKind::OrgName));
+        // Full-width letters fold to ASCII first.
+        assert_eq!(forms.matches("ＨＵＳＴ"), Some(PiiKind::OrgName));
         assert_eq!(forms.matches("建国"), Some(PiiKind::PersonName));
         assert_eq!(forms.matches("隔膜"), None);
+        // The whole term equals a form, not a part of it.
+        assert_eq!(forms.matches("hus"), None);
+        assert_eq!(forms.matches("husts"), None);
+        assert_eq!(forms.matches("王建国工"), None);
         // ASCII forms are whole words only.
         assert_eq!(
             scrub("hustle and HUST", &["Huazhong University of Science and Technology"]),
