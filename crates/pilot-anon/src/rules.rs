@@ -460,6 +460,51 @@ const DIGITS: [&str; 10] = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];
 /// What every Chinese postal address contains: a house number, a building or a village.
 const ADDRESS_NEEDLES: [&str; 8] = ["号", "栋", "幢", "座", "大厦", "大楼", "广场", "村"];
 
+/// The road names of the address pattern end in one of these.
+const ROAD_SUFFIXES: [&str; 8] = ["大道", "大街", "胡同", "路", "街", "巷", "弄", "道"];
+
+/// The compounds (parks, estates, buildings, villages) of the address pattern end in one of these.
+const PLACE_SUFFIXES: [&str; 14] = [
+    "工业园",
+    "产业园",
+    "科技园",
+    "园区",
+    "小区",
+    "社区",
+    "大厦",
+    "广场",
+    "中心",
+    "基地",
+    "园",
+    "村",
+    "苑",
+    "城",
+];
+
+/// Whether `c` is the last character of one of [`ROAD_SUFFIXES`] or [`PLACE_SUFFIXES`].
+///
+/// NB: spelt out, because [`address_gate`] asks it of every character of a text with an
+/// address needle; a test checks it against the two lists.
+fn ends_address_suffix(c: char) -> bool {
+    matches!(
+        c,
+        '道' | '街'
+            | '同'
+            | '路'
+            | '巷'
+            | '弄'
+            | '园'
+            | '区'
+            | '厦'
+            | '场'
+            | '心'
+            | '地'
+            | '村'
+            | '苑'
+            | '城'
+    )
+}
+
 /// A closer necessary condition for a Chinese postal address than [`ADDRESS_NEEDLES`], one
 /// for each form the address pattern takes, checked in one pass:
 /// - a road or compound (its last character: 路, 街, 道, 园, 区, 村, 苑, 城, …), then a house
@@ -468,26 +513,6 @@ const ADDRESS_NEEDLES: [&str; 8] = ["号", "栋", "幢", "座", "大厦", "大�
 /// - 大厦, 大楼 or 广场, then digits, then 层, 楼 or F (a floor);
 /// - 村, then digits or numerals, then 组 or 队 (a village group).
 fn address_gate(text: &str) -> bool {
-    // The last characters of the road and compound suffixes of the address pattern.
-    let suffix_end = |c: char| {
-        matches!(
-            c,
-            '道' | '街'
-                | '同'
-                | '路'
-                | '巷'
-                | '弄'
-                | '园'
-                | '区'
-                | '厦'
-                | '场'
-                | '心'
-                | '地'
-                | '村'
-                | '苑'
-                | '城'
-        )
-    };
     let ten =
         |c: char| matches!(c, '一' | '二' | '三' | '四' | '五' | '六' | '七' | '八' | '九' | '十');
     let cn_numeral = |c: char| ten(c) || matches!(c, '百' | '零' | '〇');
@@ -501,7 +526,7 @@ fn address_gate(text: &str) -> bool {
             (3, c) if c.is_ascii_digit() || c == '-' => 3,
             (3, '号' | '栋' | '幢' | '座') | (4, '号') => return true,
             (1 | 4, c) if cn_numeral(c) => 4,
-            (_, c) => u8::from(suffix_end(c)),
+            (_, c) => u8::from(ends_address_suffix(c)),
         };
         floor = match (floor, c) {
             (1 | 2, c) if c.is_ascii_digit() => 2,
@@ -592,10 +617,8 @@ static DETECTORS: LazyLock<Detectors> = LazyLock::new(|| {
     // NB: a place name alone (四川省盐亭县, the study site of many abstracts) is not an address;
     // a postal address needs a road or compound with a house number, a building with a floor
     // or room, or a village group.
-    let road = format!("(?:{n}{{1,10}}?(?:大道|大街|胡同|路|街|巷|弄|道))");
-    let place = format!(
-        "(?:{n}{{1,12}}?(?:工业园|产业园|科技园|园区|小区|社区|大厦|广场|中心|基地|园|村|苑|城))"
-    );
+    let road = format!("(?:{n}{{1,10}}?(?:{}))", ROAD_SUFFIXES.join("|"));
+    let place = format!("(?:{n}{{1,12}}?(?:{}))", PLACE_SUFFIXES.join("|"));
     let num = concat!(
         "(?:[A-Za-z]?[0-9]{1,5}(?:-[0-9]{1,5})?(?:号院|号楼|号|栋|幢|座)",
         "|[一二三四五六七八九十百零〇]{1,5}(?:号院|号楼|号))",
@@ -1715,6 +1738,22 @@ mod tests {
         assert_eq!(&forms("欧阳明辉")[..2], ["欧阳明辉", "明辉"]);
         assert_eq!(forms("李红")[1], "李副教授");
         assert_eq!(&forms("Wang Jianguo")[..], ["Wang Jianguo", "wang", "jianguo"]);
+    }
+
+    #[test]
+    fn the_address_gate_knows_exactly_the_suffixes_of_the_address_pattern() {
+        let ends: std::collections::BTreeSet<char> = ROAD_SUFFIXES
+            .iter()
+            .chain(&PLACE_SUFFIXES)
+            .map(|s| s.chars().next_back().unwrap())
+            .collect();
+        for c in &ends {
+            assert!(ends_address_suffix(*c), "{c} ends a suffix");
+        }
+        // Every Han character of the Basic Multilingual Plane's main block.
+        let accepted: std::collections::BTreeSet<char> =
+            ('\u{4E00}'..='\u{9FFF}').filter(|c| ends_address_suffix(*c)).collect();
+        assert_eq!(accepted, ends);
     }
 
     #[test]
