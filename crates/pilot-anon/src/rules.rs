@@ -1823,6 +1823,54 @@ mod tests {
     }
 
     #[test]
+    fn the_needle_scan_finds_what_searching_each_needle_finds() {
+        let detectors = &*DETECTORS;
+        let needles: Vec<(&str, u128)> = detectors
+            .starts
+            .iter()
+            .flatten()
+            .map(|(n, bit)| (std::str::from_utf8(n).expect("needles are text"), *bit))
+            .collect();
+        // Characters of every UTF-8 length, and characters whose code points share a place of
+        // the scan's table with a needle character's (号 is U+53F7: U+63F7 揷 and U+13F7 ᏷
+        // share its place, as U+1F3F7 🏷 of four bytes does), around needles of every kind.
+        let mut texts: Vec<String> = [
+            "号揷᏷🏷号",
+            "揷᏷🏷",
+            "café №5 Ωmega 号码 μm²",
+            "𠀀𠀁号𠀂村 Tel 027",
+            "ＱＱ：１２３",
+            "WWW.HUST.EDU.CN and Www.X.Com",
+            "a1b22c333d4444",
+            "9876543210x12",
+            "é",
+            "",
+            "申请人教授, 研究员Road St. 8 Ave",
+            "村",
+            "号",
+            "q",
+            "0",
+        ]
+        .iter()
+        .map(|t| t.to_string())
+        .collect();
+        let csl = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data/csl/csl_merged.jsonl");
+        let csl = std::fs::read_to_string(csl).expect("the shared CSL data");
+        for line in csl.lines().take(500) {
+            let paper: serde_json::Value = serde_json::from_str(line).expect("a CSL paper");
+            texts.push(paper["abstract"].as_str().unwrap_or_default().to_owned());
+        }
+        for t in &texts {
+            let lower = t.to_ascii_lowercase();
+            let expected = needles
+                .iter()
+                .filter(|(n, _)| lower.contains(n))
+                .fold(0_u128, |found, (_, bit)| found | bit);
+            assert_eq!(detectors.scan(t), (expected, longest_digit_run(t)), "in {t:?}");
+        }
+    }
+
+    #[test]
     fn folding_covers_full_width_and_sub_and_superscript_digits() {
         assert_eq!(fold_width("ＬｉＦｅＰＯ４　CO₂ TiO₂ m² 10⁵"), "LiFePO4 CO2 TiO2 m2 105");
         assert!(matches!(fold_width_cow("锂电池"), Cow::Borrowed(_)));
