@@ -144,7 +144,9 @@ impl Outcome {
 pub struct Anonymizer {
     vocab: Vocabulary,
     city: CityCode,
-    secret: NodeSecret,
+    /// HMAC-SHA256 keyed with the node secret and fed [`PSEUDONYM_CONTEXT`], cloned for each
+    /// pseudonym: so the key's two blocks are hashed once per node, not once per record.
+    pseudonyms: Hmac<Sha256>,
 }
 
 impl fmt::Debug for Anonymizer {
@@ -174,7 +176,7 @@ impl Anonymizer {
 
     /// Builds the anonymizer of one city's node. Expensive: build it once per node.
     pub fn new(city: CityCode, secret: NodeSecret) -> Self {
-        Anonymizer { vocab: Vocabulary::new(), city, secret }
+        Anonymizer { vocab: Vocabulary::new(), city, pseudonyms: pseudonym_mac(&secret) }
     }
 
     /// The city whose records this anonymizer summarises.
@@ -185,12 +187,16 @@ impl Anonymizer {
     /// The record's pseudonym: HMAC-SHA256(secret, `pilotnet/v1/pseudonym\0` ‖ id), first 16
     /// bytes as 32 lowercase hex digits.
     pub fn pseudonym(&self, id: &LocalId) -> Pseudonym {
-        let mut mac = Hmac::<Sha256>::new_from_slice(self.secret.as_bytes())
-            .expect("hmac accepts keys of any length");
-        mac.update(PSEUDONYM_CONTEXT);
+        let mut mac = self.pseudonyms.clone();
         mac.update(id.as_str().as_bytes());
         let digest = mac.finalize().into_bytes();
-        Pseudonym::parse(&hex::encode(&digest[..16])).expect("16 bytes are 32 lowercase hex digits")
+        let mut digits = [0; Pseudonym::LEN];
+        hex::encode_to_slice(&digest[..Pseudonym::LEN / 2], &mut digits)
+            .expect("16 bytes fill 32 hex digits");
+        std::str::from_utf8(&digits)
+            .ok()
+            .and_then(|hex| Pseudonym::parse(hex).ok())
+            .expect("16 bytes are 32 lowercase hex digits")
     }
 
     /// The key of a record's summary or tombstone.
@@ -359,6 +365,15 @@ impl Anonymizer {
             terms,
         }
     }
+}
+
+/// HMAC-SHA256 keyed with `secret` and fed [`PSEUDONYM_CONTEXT`]: what every pseudonym's MAC
+/// starts from.
+fn pseudonym_mac(secret: &NodeSecret) -> Hmac<Sha256> {
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("hmac accepts keys of any length");
+    mac.update(PSEUDONYM_CONTEXT);
+    mac
 }
 
 /// Deduplicated, sorted and capped at [`Summary::MAX_CODES`].
@@ -778,7 +793,8 @@ pub(crate) mod tests {
         let p = anonymizer().pseudonym(&id);
         assert_eq!(same.pseudonym(&id), p);
         assert_eq!(p.as_str().len(), 32);
-        let other = Anonymizer { secret: NodeSecret::from_bytes([8; 32]), ..same };
+        let other =
+            Anonymizer { pseudonyms: pseudonym_mac(&NodeSecret::from_bytes([8; 32])), ..same };
         assert_ne!(other.pseudonym(&id), p);
         assert_ne!(anonymizer().pseudonym(&LocalId::parse("dem-000018").unwrap()), p);
         // HMAC-SHA256 over the documented message, computed independently.
