@@ -507,8 +507,12 @@ impl Cache {
 pub(crate) struct Part<'t> {
     text: &'t str,
     tokens: Vec<Token<'t>>,
-    /// How each token is looked up.
-    looks: Vec<Look>,
+    /// The tokens that may yield terms (of two or more characters), in text order, each with
+    /// how it is looked up.
+    ///
+    /// NB: only those, so that the walks over the words, which run for every record, neither
+    /// visit nor branch on the half of the tokens that are punctuation or one character.
+    words: Vec<Word<'t>>,
     boost: f64,
     /// For an author keyword: its whole normalised text, counted once as a term of its own
     /// unless jieba takes it for a name; its segments do not count that term again.
@@ -517,9 +521,25 @@ pub(crate) struct Part<'t> {
 
 impl<'t> Part<'t> {
     fn new(text: &'t str, tokens: Vec<Token<'t>>, boost: f64, whole: Option<String>) -> Self {
-        let looks = tokens.iter().map(|t| Look::of(t.word)).collect();
-        Part { text, tokens, looks, boost, whole }
+        let mut words = Vec::with_capacity(tokens.len() / 2 + 1);
+        for (i, t) in tokens.iter().enumerate() {
+            match Look::of(t.word) {
+                Look::Nothing => {}
+                look => words.push(Word { look, text: t.word, token: i }),
+            }
+        }
+        Part { text, tokens, words, boost, whole }
     }
+}
+
+/// A token of a [`Part`] that may yield terms.
+#[derive(Clone, Copy)]
+struct Word<'t> {
+    /// Never [`Look::Nothing`].
+    look: Look,
+    text: &'t str,
+    /// Its index in [`Part::tokens`].
+    token: usize,
 }
 
 /// Words a [`Cache`] lacks for some [`Part`]s, with their terms and the new terms' infos,
@@ -816,7 +836,7 @@ impl Vocabulary {
         let (mut words, mut wholes, mut kws) = missing(cache, parts, keywords);
         let long_bytes: usize = words
             .iter()
-            .filter(|(p, i)| matches!(parts[*p].looks[*i], Look::Long))
+            .filter(|(p, i)| matches!(Look::of(parts[*p].tokens[*i].word), Look::Long))
             .map(|(p, i)| parts[*p].tokens[*i].word.len())
             .sum();
         if cache.full(words.len() + wholes.len() + kws.len(), long_bytes) {
@@ -870,13 +890,10 @@ impl Vocabulary {
         let part = self.cut(&clean, KEYWORD_BOOST, None);
         let mut tags = None;
         let mut out: Vec<String> = whole.iter().cloned().collect();
-        for (i, look) in part.looks.iter().enumerate() {
-            // NB: as [`Cache::word`]: a word of one character yields nothing.
-            if matches!(look, Look::Nothing) {
-                continue;
-            }
+        // NB: as [`Cache::word`]: a word of one character yields nothing.
+        for w in &part.words {
             out.extend(
-                self.word_yield(&part, i, &mut tags)
+                self.word_yield(&part, w.token, &mut tags)
                     .into_iter()
                     .filter(|t| Some(t) != whole.as_ref()),
             );
@@ -1149,14 +1166,14 @@ fn walk(
         // The probes of a text are independent, so the processor can overlap their memory
         // accesses if they come together, where one probe after another waits for each in turn.
         let mut touched = 0_u64;
-        for look in &part.looks {
-            if let Look::Short(key) = look {
-                touched = touched.wrapping_add(cache.words.touch(*key));
+        for w in &part.words {
+            if let Look::Short(key) = w.look {
+                touched = touched.wrapping_add(cache.words.touch(key));
             }
         }
         std::hint::black_box(touched);
-        for (t, look) in part.tokens.iter().zip(&part.looks) {
-            for &id in cache.word(t.word, *look)? {
+        for w in &part.words {
+            for &id in cache.word(w.text, w.look)? {
                 if Some(id) != whole {
                     sink(id, part.boost);
                 }
@@ -1185,9 +1202,9 @@ fn missing(
         if part.whole.as_deref().is_some_and(|w| !cache.wholes.contains_key(w)) {
             wholes.push(p);
         }
-        for (i, (t, look)) in part.tokens.iter().zip(&part.looks).enumerate() {
-            if cache.word(t.word, *look).is_none() && seen.insert(t.word) {
-                words.push((p, i));
+        for w in &part.words {
+            if cache.word(w.text, w.look).is_none() && seen.insert(w.text) {
+                words.push((p, w.token));
             }
         }
     }
