@@ -156,13 +156,13 @@ pub(crate) struct Term<'c> {
 
 impl<'c> Term<'c> {
     pub(crate) fn as_str(self) -> &'c str {
-        let Place { start, len, .. } = self.cache.places[self.id.0 as usize];
-        &self.cache.texts[start as usize..start as usize + len as usize]
+        let Rank { start, len, .. } = self.cache.ranks[self.id.0 as usize];
+        &self.cache.texts[start as usize..start as usize + usize::from(len)]
     }
 
     /// What the term looks like on its own, see [`identifier_kind`].
     pub(crate) fn identifier_kind(self) -> Option<PiiKind> {
-        self.cache.places[self.id.0 as usize].identifier
+        self.cache.ranks[self.id.0 as usize].identifier
     }
 }
 
@@ -368,23 +368,24 @@ impl WordTable {
     }
 }
 
-/// Where a term's text is in [`Cache::texts`], and what it looks like on its own.
-#[derive(Clone, Copy)]
-struct Place {
-    start: u32,
-    len: u32,
-    /// [`identifier_kind`] of the text.
-    identifier: Option<PiiKind>,
-}
-
-/// What weighing reads of every term: side by side, so that one memory access brings both.
+/// Everything the pipeline reads of a term but its text, side by side in 24 bytes, so that
+/// one memory access brings it all: weighing reads the idf and prefix of each of a record's
+/// terms, the gate and the summary the verdict and place of those it keeps.
 #[derive(Clone, Copy)]
 struct Rank {
     idf: f64,
     /// The first eight bytes of the term's text, big-endian: they order terms as their texts
     /// do, unless equal, without reading the texts.
     prefix: u64,
+    /// Where the term's text is in [`Cache::texts`].
+    start: u32,
+    /// The length of its text in bytes (a term has at most [`Summary::MAX_TERM_CHARS`]).
+    len: u16,
+    /// [`identifier_kind`] of the text.
+    identifier: Option<PiiKind>,
 }
+
+const _: () = assert!(std::mem::size_of::<Rank>() == 24);
 
 /// Terms by text, and the terms each word jieba cuts yields, by word.
 ///
@@ -396,16 +397,14 @@ struct Rank {
 /// emptied and fills again.
 #[derive(Default)]
 struct Cache {
-    /// The texts of every term interned, one after another, and where each is, by [`TermId`].
+    /// The texts of every term interned, one after another.
     ///
-    /// NB: the terms are kept column by column, each column dense, rather than as one struct
-    /// each with its text on the heap: a record reads some columns for a hundred-odd terms
-    /// scattered over the vocabulary, and dense columns are much more often in the processor's
-    /// caches.
+    /// NB: the terms are kept in two dense columns, texts and [`Cache::ranks`], rather than as
+    /// one struct each with its text on the heap: a record reads the ranks of a hundred-odd
+    /// terms scattered over the vocabulary, and the texts of the 64 it keeps; dense columns
+    /// are much more often in the processor's caches.
     texts: String,
-    /// Where each term's text is, and its verdict: what is read for the terms a record keeps.
-    places: Vec<Place>,
-    /// What weighing reads for every term of a record, sixteen bytes a term, by [`TermId`].
+    /// Everything but the text of each term, by [`TermId`].
     ranks: Vec<Rank>,
     /// Author keywords met whole, by their normalised text: the term they count as, or `None`
     /// if jieba takes them for a name (see [`Vocabulary::looks_like_name`]).
@@ -461,11 +460,11 @@ impl Cache {
         let mut prefix = [0; 8];
         let head = &info.text.as_bytes()[..info.text.len().min(8)];
         prefix[..head.len()].copy_from_slice(head);
-        self.ranks.push(Rank { idf: info.idf, prefix: u64::from_be_bytes(prefix) });
-        let at = |n: usize| u32::try_from(n).expect("under 4 GiB of term texts");
-        self.places.push(Place {
-            start: at(self.texts.len()),
-            len: at(info.text.len()),
+        self.ranks.push(Rank {
+            idf: info.idf,
+            prefix: u64::from_be_bytes(prefix),
+            start: u32::try_from(self.texts.len()).expect("under 4 GiB of term texts"),
+            len: u16::try_from(info.text.len()).expect("a term has at most 32 characters"),
             identifier: info.identifier,
         });
         self.texts.push_str(&info.text);
