@@ -16,7 +16,8 @@ use jieba_rs::{Jieba, KeywordExtract, KeywordExtractConfig, Tag, TfIdf, Token};
 use pilot_model::{Summary, WeightedTerm};
 
 use crate::rules::{
-    FastHash, NameForms, PiiKind, fold_width, fold_width_cow, identifier_kind, is_han, scrub_marked,
+    FastHash, Fx, NameForms, PiiKind, fold_width, fold_width_cow, identifier_kind, is_han,
+    scrub_marked,
 };
 
 /// Weight multiplier for terms from a title.
@@ -275,41 +276,68 @@ impl Look {
     }
 }
 
-/// Words keyed inline and what they yield: an open-addressing table with linear probing, kept
-/// at most three quarters full, sixteen bytes a slot.
+/// Words or keywords keyed inline and what they yield: an open-addressing table with linear
+/// probing, kept at most three quarters full; a slot is the key and eight bytes (sixteen bytes
+/// for a [`WordKey`], thirty-two for a [`KeywordKey`]).
 ///
 /// NB: hand-rolled rather than a `HashMap` so that a key and its value share one cache line
-/// with no separate control bytes: a probe for a word the processor has not cached costs one
-/// memory access, not two. And [`WordTable::touch`] can start those accesses for a whole text
+/// with no separate control bytes: a probe for a key the processor has not cached costs one
+/// memory access, not two. And [`Table::touch`] can start those accesses for a whole text
 /// before any is needed (see [`walk`]). The table is probed, never iterated in an order that
 /// reaches output.
-#[derive(Default)]
-struct WordTable {
-    slots: Vec<Slot>,
+struct Table<K> {
+    slots: Vec<Slot<K>>,
     len: usize,
     /// 64 − log₂ of the number of slots: a hash's top bits pick the first slot.
     shift: u32,
 }
 
+/// The words of two to four characters jieba cuts, and what each yields.
+type WordTable = Table<WordKey>;
+
+impl<K> Default for Table<K> {
+    fn default() -> Self {
+        Table { slots: Vec::new(), len: 0, shift: 0 }
+    }
+}
+
 #[derive(Clone, Copy)]
-struct Slot {
-    key: WordKey,
+struct Slot<K> {
+    key: K,
     y: Yield,
 }
 
-impl WordTable {
+/// A key of a [`Table`]: one value of it is kept for free slots, and is never stored.
+trait TableKey: Copy + Eq {
+    const EMPTY: Self;
+    fn hash(self) -> u64;
+    /// Its first eight bytes, which [`Table::touch`] reads.
+    fn head(self) -> u64;
+}
+
+impl TableKey for WordKey {
+    const EMPTY: Self = WordKey::EMPTY;
+    fn hash(self) -> u64 {
+        WordKey::hash(self)
+    }
+    fn head(self) -> u64 {
+        self.0
+    }
+}
+
+impl<K: TableKey> Table<K> {
     const MIN_SLOTS: usize = 1 << 12;
 
     fn len(&self) -> usize {
         self.len
     }
 
-    fn first(&self, key: WordKey) -> usize {
+    fn first(&self, key: K) -> usize {
         (key.hash() >> self.shift) as usize
     }
 
-    fn get(&self, key: WordKey) -> Option<&Yield> {
-        if self.slots.is_empty() || key == WordKey::EMPTY {
+    fn get(&self, key: K) -> Option<&Yield> {
+        if self.slots.is_empty() || key == K::EMPTY {
             return None;
         }
         let mask = self.slots.len() - 1;
@@ -319,7 +347,7 @@ impl WordTable {
             if slot.key == key {
                 return Some(&slot.y);
             }
-            if slot.key == WordKey::EMPTY {
+            if slot.key == K::EMPTY {
                 return None;
             }
             i = (i + 1) & mask;
@@ -327,13 +355,13 @@ impl WordTable {
     }
 
     /// Reads the first slot `key` would be probed at, for nothing but to have it cached when
-    /// [`WordTable::get`] comes.
-    fn touch(&self, key: WordKey) -> u64 {
-        self.slots.get(self.first(key)).map_or(0, |s| s.key.0)
+    /// [`Table::get`] comes.
+    fn touch(&self, key: K) -> u64 {
+        self.slots.get(self.first(key)).map_or(0, |s| s.key.head())
     }
 
-    fn insert(&mut self, key: WordKey, y: Yield) {
-        if key == WordKey::EMPTY {
+    fn insert(&mut self, key: K, y: Yield) {
+        if key == K::EMPTY {
             return;
         }
         if (self.len + 1) * 4 > self.slots.len() * 3 {
@@ -347,7 +375,7 @@ impl WordTable {
                 slot.y = y;
                 return;
             }
-            if slot.key == WordKey::EMPTY {
+            if slot.key == K::EMPTY {
                 *slot = Slot { key, y };
                 self.len += 1;
                 return;
@@ -358,12 +386,88 @@ impl WordTable {
 
     fn grow(&mut self) {
         let n = (self.slots.len() * 2).max(Self::MIN_SLOTS);
-        let empty = Slot { key: WordKey::EMPTY, y: Yield([Yield::NONE; 2]) };
+        let empty = Slot { key: K::EMPTY, y: Yield([Yield::NONE; 2]) };
         let old = std::mem::replace(&mut self.slots, vec![empty; n]);
         self.shift = 64 - n.trailing_zeros();
         self.len = 0;
-        for slot in old.into_iter().filter(|s| s.key != WordKey::EMPTY) {
+        for slot in old.into_iter().filter(|s| s.key != K::EMPTY) {
             self.insert(slot.key, slot.y);
+        }
+    }
+}
+
+/// An author keyword of at most [`KeywordKey::MAX`] bytes, inline: its length, then its bytes,
+/// zero-padded (the empty keyword is not one: it would read as [`KeywordKey::EMPTY`]).
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct KeywordKey([u8; 24]);
+
+impl KeywordKey {
+    const MAX: usize = 23;
+
+    fn of(keyword: &str) -> Option<Self> {
+        let bytes = keyword.as_bytes();
+        if bytes.is_empty() || bytes.len() > Self::MAX {
+            return None;
+        }
+        let mut key = [0; 24];
+        key[0] = u8::try_from(bytes.len()).ok()?;
+        key[1..=bytes.len()].copy_from_slice(bytes);
+        Some(KeywordKey(key))
+    }
+
+    fn word(self, i: usize) -> u64 {
+        let mut w = [0; 8];
+        w.copy_from_slice(&self.0[8 * i..8 * i + 8]);
+        u64::from_le_bytes(w)
+    }
+}
+
+impl TableKey for KeywordKey {
+    const EMPTY: Self = KeywordKey([0; 24]);
+    fn hash(self) -> u64 {
+        let mut h = Fx::default();
+        for i in 0..3 {
+            h.write_u64(self.word(i));
+        }
+        h.finish()
+    }
+    fn head(self) -> u64 {
+        self.word(0)
+    }
+}
+
+/// Author keywords looked up whole, and what each yields: those of at most
+/// [`KeywordKey::MAX`] bytes (nearly all) in a [`Table`] that keeps them inline, so that a
+/// probe costs one memory access rather than three (control bytes, bucket, then the key's
+/// text on the heap); the others in a map.
+#[derive(Default)]
+struct Keywords {
+    short: Table<KeywordKey>,
+    long: HashMap<Box<str>, Yield, FastHash>,
+}
+
+impl Keywords {
+    fn len(&self) -> usize {
+        self.short.len() + self.long.len()
+    }
+
+    fn get(&self, keyword: &str) -> Option<&Yield> {
+        match KeywordKey::of(keyword) {
+            Some(key) => self.short.get(key),
+            None => self.long.get(keyword),
+        }
+    }
+
+    fn contains_key(&self, keyword: &str) -> bool {
+        self.get(keyword).is_some()
+    }
+
+    fn insert(&mut self, keyword: &str, y: Yield) {
+        match KeywordKey::of(keyword) {
+            Some(key) => self.short.insert(key, y),
+            None => {
+                self.long.insert(keyword.into(), y);
+            }
         }
     }
 }
@@ -413,7 +517,7 @@ struct Cache {
     /// terms each yields, in the order [`walk`] hands them over (see
     /// [`Vocabulary::keyword_terms`]), so that a keyword met before is neither scrubbed nor cut
     /// again.
-    keywords: HashMap<Box<str>, Yield, FastHash>,
+    keywords: Keywords,
     ids: HashMap<Box<str>, TermId, FastHash>,
     words: WordTable,
     long_words: HashMap<Box<str>, Yield, FastHash>,
@@ -872,7 +976,7 @@ impl Vocabulary {
             };
             let ids: Vec<TermId> = terms.iter().map(|t| intern(cache, t)).collect();
             let y = cache.yield_of(&ids);
-            cache.keywords.insert(keyword.into(), y);
+            cache.keywords.insert(keyword, y);
         }
     }
 
@@ -1180,7 +1284,7 @@ fn walk(
         }
     }
     for keyword in keywords {
-        for &id in cache.keywords.get(*keyword)?.ids(&cache.spans) {
+        for &id in cache.keywords.get(keyword)?.ids(&cache.spans) {
             sink(id, KEYWORD_BOOST);
         }
     }
@@ -1353,6 +1457,34 @@ mod tests {
         let mut v = Vec::new();
         normalize_token(raw, &mut v);
         v
+    }
+
+    #[test]
+    fn keywords_of_every_length_are_found_again_and_only_they() {
+        let mut table = Keywords::default();
+        // Up to 23 bytes inline, longer in the map; the empty keyword, a keyword ending in
+        // NUL (which pads inline keys) and keywords that share a prefix are all told apart.
+        let keywords: Vec<String> = (1..=30)
+            .map(|n| "锂".repeat(n / 3) + &"a".repeat(n % 3))
+            .chain(["", "a\0", "a\0\0", "锂离子电池", "锂离子电池隔"].map(String::from))
+            .collect();
+        for (i, k) in keywords.iter().enumerate() {
+            let id = TermId(u32::try_from(i).unwrap());
+            table.insert(k, Yield([id, Yield::NONE]));
+        }
+        let distinct: HashSet<&String> = keywords.iter().collect();
+        assert_eq!(table.len(), distinct.len());
+        assert!(table.short.len() > 0 && !table.long.is_empty());
+        for k in &keywords {
+            // The last insert of a keyword is what it yields.
+            let last = keywords.iter().rposition(|x| x == k).unwrap();
+            let y = table.get(k).unwrap_or_else(|| panic!("{k:?} is found"));
+            assert_eq!(y.ids(&[]), [TermId(u32::try_from(last).unwrap())], "{k:?}");
+        }
+        for k in ["锂锂锂锂锂锂锂锂锂锂锂", "b", "a\0\0\0", "锂离子", "锂离子电池隔膜"]
+        {
+            assert!(!table.contains_key(k), "{k:?} was never inserted");
+        }
     }
 
     #[test]
