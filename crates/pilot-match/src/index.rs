@@ -167,11 +167,34 @@ fn normalize(term: &str) -> Cow<'_, str> {
     if t.chars().all(unchanged) { Cow::Borrowed(t) } else { Cow::Owned(t.to_lowercase()) }
 }
 
-/// One entry of a postings list: a document and its damped weight for the term.
+/// One entry of a postings list: a document, its damped weight for the term rounded up to a
+/// multiple of 1/65,535, and its number of distinct terms, in 8 bytes.
+///
+/// NB: postings serve only the bounds that prune a query (a candidate is scored in full from
+/// its own terms), so a weight rounded up is as good as the exact one there; and summing a
+/// list reads each document's length from the posting, not from `Index::lens`.
 #[derive(Debug, Clone, Copy)]
 struct Posting {
     doc: u32,
-    tf: f32,
+    /// The damped weight (in (0, 1]) × 65,535, rounded up.
+    tf: u16,
+    /// The document's number of distinct terms, capped at `u16::MAX` (a shorter length only
+    /// raises a bound).
+    len: u16,
+}
+
+impl Posting {
+    fn new(doc: u32, tf: f32, len: u32) -> Self {
+        // The casts saturate: a damped weight is at most 1, and a capped length only raises a
+        // bound.
+        let tf = (tf * f32::from(u16::MAX)).ceil() as u16;
+        Posting { doc, tf, len: len.min(u32::from(u16::MAX)) as u16 }
+    }
+
+    /// The damped weight as rounded up (within rounding of a float: [`SLACK`] covers that).
+    fn tf(self) -> f32 {
+        f32::from(self.tf) * (1.0 / f32::from(u16::MAX))
+    }
 }
 
 /// What bounds the BM25 contribution of a run of [`BLOCK`] postings: its first and last doc, and the
@@ -187,15 +210,15 @@ struct Block {
 }
 
 impl Block {
-    /// The blocks of a postings list whose documents have the lengths `lens`.
-    fn of(postings: &[Posting], lens: &[u32]) -> Vec<Block> {
+    /// The blocks of a postings list.
+    fn of(postings: &[Posting]) -> Vec<Block> {
         postings
             .chunks(BLOCK)
             .map(|run| {
                 let first = run.first().map_or(0, |p| p.doc);
                 let mut block = Block { first, last: 0, max_tf: 0.0, min_len: u32::MAX };
                 for p in run {
-                    block.add(p.doc, p.tf, lens[p.doc as usize]);
+                    block.add(p.doc, p.tf(), u32::from(p.len));
                 }
                 block
             })
@@ -263,9 +286,10 @@ pub struct Index {
     slots: Vec<Option<Doc>>,
     /// Per-slot query data, parallel to `slots`.
     meta: Vec<Meta>,
-    /// Per-slot number of distinct terms, or `DEAD_LEN`; parallel to `slots` and dense, for
-    /// the postings scan.
-    lens: Vec<u32>,
+    /// Per-slot number of distinct terms capped at 254 (a shorter length only raises a bound),
+    /// or `DEAD_LEN`; parallel to `slots` and dense (a byte a slot, so that the lengths of a
+    /// window's candidates share few cache lines), for the bounds of a query.
+    lens: Vec<u8>,
     /// Number of dead slots, which postings may still name; the next purge drops them.
     dead: usize,
     /// Every stored summary's slot, ordered by key.
@@ -300,8 +324,8 @@ fn room(n: usize) -> usize {
 
 /// A dead slot's `Meta::len`.
 const DEAD: f32 = -1.0;
-/// A dead slot's entry in `Index::lens`.
-const DEAD_LEN: u32 = u32::MAX;
+/// A dead slot's entry in `Index::lens`; a live one's is at most one less.
+const DEAD_LEN: u8 = u8::MAX;
 /// Lengths (distinct-term counts) whose BM25 length norm a query tabulates.
 const NORM_TABLE: usize = 129;
 
@@ -433,7 +457,7 @@ impl Index {
             // every list a summary posts to.
             for p in &mut index.terms {
                 for side in 0..2 {
-                    p.blocks[side] = Block::of(&p.sides[side], &index.lens);
+                    p.blocks[side] = Block::of(&p.sides[side]);
                 }
             }
         }
@@ -651,9 +675,11 @@ impl Index {
     /// cannot lift a document into the top k are lazy: a document only they carry cannot
     /// qualify. The other lists are summed into a dense array, term at a time; each document
     /// found there is then looked up in the lazy term lists, strongest first, until its bound
-    /// (now with its own field and fit parts) falls short, and the survivors are scored in
-    /// full from their own terms, in the subject's term order, which is the score an
-    /// exhaustive scan computes, to the bit. A window where every list is lazy is skipped.
+    /// (now with its own field and fit parts, and with the lazy list at hand bounded by the
+    /// block that would hold the document, at the document's own length) falls short; a lazy
+    /// list whose blocks skip the document is not searched. The survivors are scored in full
+    /// from their own terms, in the subject's term order, which is the score an exhaustive
+    /// scan computes, to the bit. A window where every list is lazy is skipped.
     fn top_k<'s>(
         &'s self,
         subject_id: DocId,
@@ -670,7 +696,6 @@ impl Index {
             scratch.hits = vec![0; WINDOW / 64];
             scratch.field_hits = vec![0; WINDOW / 64];
         }
-        let Scratch { acc, hits, field_hits } = scratch;
 
         let allowed = |id: u32, meta: &Meta| {
             id != subject_id.0
@@ -778,18 +803,18 @@ impl Index {
                 let fields_known = order[..lazy].iter().all(|&j| lists[j].is_term());
                 // The essential lists, terms in the subject's term order.
                 for c in lists.iter_mut().filter(|c| !c.lazy) {
-                    c.gather(w0, lens, acc, hits, field_hits, |idf, qw, tf, len| {
+                    c.gather(w0, lens, scratch, |idf, qw, tf, len| {
                         score::bm25_normed(self.bm25, idf, qw, tf, norm_of(len))
                     });
                 }
-                for word in 0..hits.len() {
-                    let mut bits = std::mem::take(&mut hits[word]);
-                    let field_bits = std::mem::take(&mut field_hits[word]);
+                for word in 0..WINDOW / 64 {
+                    let mut bits = std::mem::take(&mut scratch.hits[word]);
+                    let field_bits = std::mem::take(&mut scratch.field_hits[word]);
                     while bits != 0 {
                         let local = word * 64 + bits.trailing_zeros() as usize;
                         let bit = bits & bits.wrapping_neg();
                         bits &= bits - 1;
-                        let mut partial = std::mem::take(&mut acc[local]);
+                        let mut partial = std::mem::take(&mut scratch.acc[local]);
                         // Until the document's traits are read, its bound adds the most its
                         // field and fit can add, by what is known of its fields.
                         let mut exact = if field_bits & bit != 0 {
@@ -816,17 +841,31 @@ impl Index {
                                 continue;
                             }
                         }
-                        let norm = norm_of(lens[d as usize]);
+                        // NB: term lists carry tombstones until a purge.
+                        let len = lens[d as usize];
+                        if len == DEAD_LEN {
+                            continue;
+                        }
+                        let norm = norm_of(u32::from(len));
                         let mut complete = true;
                         for k in (0..lazy).rev() {
                             let c = &mut lists[order[k]];
-                            let Run::Term { idf, qw, .. } = c.run else {
+                            // What this list can add by the block that would hold the
+                            // document; nothing if no block spans it, and then it is not
+                            // searched.
+                            let here = c.near_bound(d, |idf, qw, tf| {
+                                score::bm25_normed(self.bm25, idf, qw, tf, norm)
+                            });
+                            if here == 0.0 {
                                 continue;
-                            };
-                            if hopeless(&best, cap(partial + term_bounds[k + 1], g)) {
+                            }
+                            if hopeless(&best, cap(partial + here + term_bounds[k], g)) {
                                 complete = false;
                                 break;
                             }
+                            let Run::Term { idf, qw, .. } = c.run else {
+                                continue;
+                            };
                             if let Some(tf) = c.find(d) {
                                 partial += score::bm25_normed(self.bm25, idf, qw, tf, norm);
                             }
@@ -991,13 +1030,15 @@ impl Index {
             let p = &mut self.terms[t.term as usize];
             let list = &mut p.sides[side];
             debug_assert!(list.last().is_none_or(|last| last.doc < id.0));
-            list.push(Posting { doc: id.0, tf: t.tf });
+            let posting = Posting::new(id.0, t.tf, len);
+            list.push(posting);
             if blocks == Blocks::Widen {
                 let blocks = &mut p.blocks[side];
+                let tf = posting.tf();
                 if list.len() % BLOCK == 1 || BLOCK == 1 {
-                    blocks.push(Block { first: id.0, last: id.0, max_tf: t.tf, min_len: len });
+                    blocks.push(Block { first: id.0, last: id.0, max_tf: tf, min_len: len });
                 } else if let Some(block) = blocks.last_mut() {
-                    block.add(id.0, t.tf, len);
+                    block.add(id.0, tf, len);
                 }
             }
             p.df[side] += 1;
@@ -1024,7 +1065,8 @@ impl Index {
         }
         let meta = &mut self.meta[id.idx()];
         meta.len = doc.terms.len() as f32;
-        self.lens[id.idx()] = len;
+        // The cast cannot truncate: the length is capped below `DEAD_LEN`.
+        self.lens[id.idx()] = len.min(u32::from(DEAD_LEN) - 1) as u8;
         meta.city = doc.summary.key.city.get();
         self.slots[id.idx()] = Some(doc);
     }
@@ -1077,7 +1119,6 @@ impl Index {
         for id in self.by_key.values_mut() {
             id.0 = remap[id.idx()];
         }
-        let lens = &self.lens;
         for p in &mut self.terms {
             for (side, list) in p.sides.iter_mut().enumerate() {
                 let before = list.len();
@@ -1088,7 +1129,7 @@ impl Index {
                 if list.len() < before {
                     list.shrink_to_fit();
                 }
-                p.blocks[side] = Block::of(list, lens);
+                p.blocks[side] = Block::of(list);
             }
         }
         for fp in self.fields.iter_mut().chain(&mut self.categories) {
@@ -1173,6 +1214,9 @@ struct Cursor<'a> {
     end: usize,
     /// Where the next search or gather starts: no entry before it is still wanted.
     probe: usize,
+    /// Term lists: the first block of the current window that may hold the next document
+    /// [`Cursor::near_bound`] is asked about.
+    near: usize,
     /// The most an entry of the current window can add; 0 if the list has none there.
     max: f32,
     /// Whether the list is lazy in the current window.
@@ -1181,7 +1225,7 @@ struct Cursor<'a> {
 
 impl<'a> Cursor<'a> {
     fn new(run: Run<'a>) -> Self {
-        Cursor { run, start: 0, end: 0, probe: 0, max: 0.0, lazy: false }
+        Cursor { run, start: 0, end: 0, probe: 0, near: 0, max: 0.0, lazy: false }
     }
 
     fn is_term(&self) -> bool {
@@ -1218,6 +1262,7 @@ impl<'a> Cursor<'a> {
                     self.end += 1;
                 }
                 self.probe = self.probe.max(self.start * BLOCK);
+                self.near = self.start;
                 self.max = max;
             }
             Run::Field { docs, share } => {
@@ -1228,18 +1273,21 @@ impl<'a> Cursor<'a> {
         }
     }
 
-    /// Adds the current window `w0..` to `acc` and `hits`: each live document's term part
-    /// (`part(idf, qw, tf, len)`) to `acc` and its bit to `hits`, and for a field list also
-    /// to `field_hits`.
+    /// Adds the current window `w0..` to `scratch`: for a term list, each document's term
+    /// part (`part(idf, qw, tf, len)`) to `acc` and its bit to `hits`; for a field list, each
+    /// live document's bit to `hits` and `field_hits`.
+    ///
+    /// NB: a term list's tombstones are summed too (its postings do not say which documents
+    /// died); the caller drops dead documents before it searches or scores any.
     fn gather(
         &mut self,
         w0: u32,
-        lens: &[u32],
-        acc: &mut [f32],
-        hits: &mut [u64],
-        field_hits: &mut [u64],
+        lens: &[u8],
+        scratch: &mut Scratch,
         part: impl Fn(f32, f32, f32, u32) -> f32,
     ) {
+        let Scratch { acc, hits, field_hits } = scratch;
+        let (acc, hits, field_hits) = (&mut acc[..], &mut hits[..], &mut field_hits[..]);
         match self.run {
             Run::Term { postings, idf, qw, .. } => {
                 let stop = (self.end * BLOCK).min(postings.len());
@@ -1251,12 +1299,9 @@ impl<'a> Cursor<'a> {
                 while i < stop && postings[i].doc < w1 {
                     let p = postings[i];
                     i += 1;
-                    let len = lens[p.doc as usize];
-                    if len != DEAD_LEN {
-                        let local = (p.doc - w0) as usize;
-                        acc[local] += part(idf, qw, p.tf, len);
-                        hits[local / 64] |= 1 << (local % 64);
-                    }
+                    let local = (p.doc - w0) as usize;
+                    acc[local] += part(idf, qw, p.tf(), u32::from(p.len));
+                    hits[local / 64] |= 1 << (local % 64);
                 }
                 self.probe = i;
             }
@@ -1272,7 +1317,26 @@ impl<'a> Cursor<'a> {
         }
     }
 
-    /// The damped weight of `doc` if the current run of a term list carries it.
+    /// For a term list, the most it can add to `doc` of the current window: `part(idf, qw,
+    /// tf)` of the largest weight in the block that would hold `doc`, or 0 if no block of the
+    /// window spans it; 0 for a field list, which has said what it adds already.
+    ///
+    /// NB: like [`Cursor::find`], asked for ascending docs within a window.
+    fn near_bound(&mut self, doc: u32, part: impl Fn(f32, f32, f32) -> f32) -> f32 {
+        let Run::Term { blocks, idf, qw, .. } = self.run else {
+            return 0.0;
+        };
+        while self.near < self.end && blocks[self.near].last < doc {
+            self.near += 1;
+        }
+        match blocks[self.near..self.end].first() {
+            Some(block) if block.first <= doc => part(idf, qw, block.max_tf),
+            _ => 0.0,
+        }
+    }
+
+    /// The damped weight of `doc`, as posted (rounded up), if the current run of a term list
+    /// carries it.
     ///
     /// NB: within a window, a lazy list is asked for ascending docs, so each search starts
     /// where the last one stopped (`probe`) and gallops forward.
@@ -1284,7 +1348,7 @@ impl<'a> Cursor<'a> {
         let run = &postings[self.probe.min(stop)..stop];
         let at = gallop(run, doc, |p| p.doc);
         self.probe = self.probe.min(stop) + at;
-        run.get(at).filter(|p| p.doc == doc).map(|p| p.tf)
+        run.get(at).filter(|p| p.doc == doc).map(|p| p.tf())
     }
 
     /// Whether a field or category list carries `doc`; like [`Cursor::find`], for ascending
@@ -1846,6 +1910,24 @@ mod tests {
             }
         }
         nonempty
+    }
+
+    #[test]
+    fn summaries_longer_than_the_length_a_query_reads_prune_exactly_too() {
+        // A query bounds a candidate by a length capped below `DEAD_LEN` (a shorter length
+        // only raises a bound); every seventh summary here has 300 distinct terms.
+        let mut summaries = random_summaries(420, 0x1096_c0de);
+        for (i, s) in summaries.iter_mut().enumerate().filter(|(i, _)| i % 7 == 0) {
+            s.terms = (0..300)
+                .map(|t| WeightedTerm {
+                    term: format!("t{}", (t * 7 + i) % 340),
+                    weight: (1 + (t * 31 + i) % 997) as f32 / 997.0,
+                })
+                .collect();
+        }
+        let index = Index::from_summaries(summaries);
+        assert!(index.iter().any(|s| index.terms(&s.key).is_some_and(|t| t.len() == 300)));
+        assert!(check_against_brute_force(&index) > 300);
     }
 
     #[test]
