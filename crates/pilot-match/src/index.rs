@@ -696,6 +696,7 @@ impl Index {
             scratch.hits = vec![0; WINDOW / 64];
             scratch.field_hits = vec![0; WINDOW / 64];
         }
+        let Scratch { acc, hits, field_hits } = scratch;
 
         let allowed = |id: u32, meta: &Meta| {
             id != subject_id.0
@@ -803,18 +804,18 @@ impl Index {
                 let fields_known = order[..lazy].iter().all(|&j| lists[j].is_term());
                 // The essential lists, terms in the subject's term order.
                 for c in lists.iter_mut().filter(|c| !c.lazy) {
-                    c.gather(w0, lens, scratch, |idf, qw, tf, len| {
+                    c.gather(w0, lens, acc, hits, field_hits, |idf, qw, tf, len| {
                         score::bm25_normed(self.bm25, idf, qw, tf, norm_of(len))
                     });
                 }
-                for word in 0..WINDOW / 64 {
-                    let mut bits = std::mem::take(&mut scratch.hits[word]);
-                    let field_bits = std::mem::take(&mut scratch.field_hits[word]);
+                for word in 0..hits.len() {
+                    let mut bits = std::mem::take(&mut hits[word]);
+                    let field_bits = std::mem::take(&mut field_hits[word]);
                     while bits != 0 {
                         let local = word * 64 + bits.trailing_zeros() as usize;
                         let bit = bits & bits.wrapping_neg();
                         bits &= bits - 1;
-                        let mut partial = std::mem::take(&mut scratch.acc[local]);
+                        let mut partial = std::mem::take(&mut acc[local]);
                         // Until the document's traits are read, its bound adds the most its
                         // field and fit can add, by what is known of its fields.
                         let mut exact = if field_bits & bit != 0 {
@@ -1273,9 +1274,9 @@ impl<'a> Cursor<'a> {
         }
     }
 
-    /// Adds the current window `w0..` to `scratch`: for a term list, each document's term
-    /// part (`part(idf, qw, tf, len)`) to `acc` and its bit to `hits`; for a field list, each
-    /// live document's bit to `hits` and `field_hits`.
+    /// Adds the current window `w0..` to `acc` and `hits`: for a term list, each document's
+    /// term part (`part(idf, qw, tf, len)`) to `acc` and its bit to `hits`; for a field list,
+    /// each live document's bit to `hits` and `field_hits`.
     ///
     /// NB: a term list's tombstones are summed too (its postings do not say which documents
     /// died); the caller drops dead documents before it searches or scores any.
@@ -1283,11 +1284,11 @@ impl<'a> Cursor<'a> {
         &mut self,
         w0: u32,
         lens: &[u8],
-        scratch: &mut Scratch,
+        acc: &mut [f32],
+        hits: &mut [u64],
+        field_hits: &mut [u64],
         part: impl Fn(f32, f32, f32, u32) -> f32,
     ) {
-        let Scratch { acc, hits, field_hits } = scratch;
-        let (acc, hits, field_hits) = (&mut acc[..], &mut hits[..], &mut field_hits[..]);
         match self.run {
             Run::Term { postings, idf, qw, .. } => {
                 let stop = (self.end * BLOCK).min(postings.len());
