@@ -1302,7 +1302,7 @@ impl<'a> Cursor<'a> {
     ) {
         match self.run {
             Run::Term { postings, idf, qw, .. } => {
-                let stop = (self.end * BLOCK).min(postings.len());
+                let stop = self.run_end(postings);
                 let mut i = self.probe;
                 while i < stop && postings[i].doc < w0 {
                     i += 1;
@@ -1329,13 +1329,18 @@ impl<'a> Cursor<'a> {
         }
     }
 
+    /// Where the current window's blocks of a term list end in its postings.
+    fn run_end(&self, postings: &[Posting]) -> usize {
+        (self.end * BLOCK).min(postings.len())
+    }
+
     /// Reads a few of the postings the next gather starts with, and returns a value of
     /// them for the caller to keep (so that the reads are not left out); 0 for a field list.
     fn touch(&self) -> u32 {
         let Run::Term { postings, .. } = self.run else {
             return 0;
         };
-        let stop = (self.end * BLOCK).min(postings.len());
+        let stop = self.run_end(postings);
         // Eight postings to a cache line.
         (self.probe..stop).step_by(8).take(TOUCHED_LINES).fold(0, |x, i| x ^ postings[i].doc)
     }
@@ -1367,7 +1372,7 @@ impl<'a> Cursor<'a> {
         let Run::Term { postings, .. } = self.run else {
             return None;
         };
-        let stop = (self.end * BLOCK).min(postings.len());
+        let stop = self.run_end(postings);
         let run = &postings[self.probe.min(stop)..stop];
         let at = gallop(run, doc, |p| p.doc);
         self.probe = self.probe.min(stop) + at;
